@@ -1,0 +1,509 @@
+/* mailvault: the archive commands: init, import, list, show, export, verify, stats. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "cli.h"
+#include "export.h"
+#include "hash.h"
+#include "import.h"
+
+/* Parses the command's options. spec lists the command's own options; every command also
+ * takes the global ones. Returns the option character, -1 at the end, or -2 after printing
+ * a usage error (the caller returns MV_EXIT_USAGE), -3 after printing help. */
+static int next_option(mv_cli *cli, int argc, char **argv, const char *shortopts,
+                       const struct option *own, int *longindex)
+{
+    static const struct option global[] = {MV_CLI_GLOBAL_OPTIONS};
+    struct option all[24];
+    size_t n = 0;
+    for (; own && own[n].name && n < 16; n++)
+        all[n] = own[n];
+    for (size_t i = 0; i < sizeof global / sizeof global[0]; i++)
+        all[n++] = global[i];
+    memset(&all[n], 0, sizeof all[n]);
+
+    char spec[64];
+    snprintf(spec, sizeof spec, ":%s%s", shortopts, MV_CLI_GLOBAL_SHORT);
+    opterr = 0;
+    int c = getopt_long(argc, argv, spec, all, longindex);
+    if (c == -1)
+        return -1;
+    if (c == '?') {
+        mv_cli_usage_error(cli, "unknown option \"%s\"", argv[optind - 1]);
+        return -2;
+    }
+    if (c == ':') {
+        mv_cli_usage_error(cli, "option \"%s\" needs a value", argv[optind - 1]);
+        return -2;
+    }
+    if (c == 'h') {
+        mv_cli_help(cli->command);
+        return -3;
+    }
+    int g = mv_cli_global_option(cli, c, optarg);
+    if (g < 0)
+        return -2;
+    if (g > 0)
+        return next_option(cli, argc, argv, shortopts, own, longindex);
+    return c;
+}
+
+#define OPTION_END(c)                                                                              \
+    if ((c) == -2)                                                                                 \
+        return MV_EXIT_USAGE;                                                                      \
+    if ((c) == -3)                                                                                 \
+        return MV_EXIT_OK;
+
+/* --- init --- */
+
+int mv_cmd_init(mv_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"no-dictionary", no_argument, NULL, 'D'},
+                                         {NULL, 0, NULL, 0}};
+    int c, no_dict = 0;
+    while ((c = next_option(cli, argc, argv, "", opts, NULL)) >= 0)
+        if (c == 'D')
+            no_dict = 1;
+    OPTION_END(c);
+    if (optind < argc)
+        return mv_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+
+    mv_error err = {0};
+    mv_archive *ar;
+    mv_archive_options o = {
+        .mode = MV_ARCHIVE_CREATE, .lock_wait_ms = cli->lock_wait_ms, .no_dictionary = no_dict};
+    if (mv_archive_open(mv_cli_archive_path(cli), &o, &ar, &err) != MV_OK)
+        return mv_cli_fail(cli, &err);
+    if (!cli->quiet)
+        printf("%s archive %s\n",
+               mv_archive_created(ar) ? "Created" : "Ready:", mv_archive_path(ar));
+    mv_archive_close(ar);
+    return MV_EXIT_OK;
+}
+
+/* --- import --- */
+
+typedef struct import_ui {
+    mv_cli *cli;
+    struct timespec last;
+    int drawn;
+} import_ui;
+
+static void import_error(void *ctx, const mv_error *e)
+{
+    import_ui *ui = ctx;
+    if (ui->drawn) {
+        fputs("\r\033[K", stderr);
+        ui->drawn = 0;
+    }
+    fprintf(stderr, "%s: import: %s\n", ui->cli->prog, e->msg);
+}
+
+static void import_progress(void *ctx, const mv_import_report *r)
+{
+    import_ui *ui = ctx;
+    struct timespec now;
+    if (!ui->cli->progress)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    /* Redrawing more than ten times a second only costs time. */
+    if ((now.tv_sec - ui->last.tv_sec) * 1000 + (now.tv_nsec - ui->last.tv_nsec) / 1000000 < 100)
+        return;
+    ui->last = now;
+    char b[32];
+    fprintf(stderr, "\r\033[Kimporting: %lld messages read, %lld new (%s)", (long long)r->seen,
+            (long long)r->stored, mv_cli_bytes(r->stored_bytes, b, sizeof b));
+    ui->drawn = 1;
+}
+
+int mv_cmd_import(mv_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"folder", required_argument, NULL, 'f'},
+                                         {"mbox-variant", required_argument, NULL, 'M'},
+                                         {NULL, 0, NULL, 0}};
+    mv_import_options io = {0};
+    int c;
+    while ((c = next_option(cli, argc, argv, "f:", opts, NULL)) >= 0) {
+        if (c == 'f') {
+            if (optarg[0] == '\0' || optarg[0] == '/' || optarg[strlen(optarg) - 1] == '/')
+                return mv_cli_usage_error(cli, "bad folder name \"%s\"", optarg);
+            io.folder_prefix = optarg;
+        } else if (c == 'M') {
+            if (strcmp(optarg, "rd") == 0 || strcmp(optarg, "mboxrd") == 0)
+                io.mbox_variant = MV_MBOX_RD;
+            else if (strcmp(optarg, "o") == 0 || strcmp(optarg, "mboxo") == 0)
+                io.mbox_variant = MV_MBOX_O;
+            else
+                return mv_cli_usage_error(cli, "--mbox-variant is rd or o, not \"%s\"", optarg);
+        }
+    }
+    OPTION_END(c);
+    if (optind >= argc)
+        return mv_cli_usage_error(cli, "which path? (a Maildir, an mbox or a message file)");
+
+    /* Check every path before touching the archive: a typo must not create an archive or
+     * half-import a list of paths. */
+    for (int i = optind; i < argc; i++) {
+        struct stat sb;
+        if (stat(argv[i], &sb) != 0 || access(argv[i], R_OK) != 0) {
+            fprintf(stderr, "%s: import: %s: %s\n", cli->prog, argv[i], strerror(errno));
+            return MV_EXIT_INPUT;
+        }
+    }
+
+    mv_error err = {0};
+    mv_archive *ar;
+    if (mv_cli_open(cli, MV_ARCHIVE_CREATE, &ar, &err) != MV_OK)
+        return mv_cli_fail(cli, &err);
+
+    import_ui ui = {.cli = cli};
+    io.account = cli->account;
+    io.on_error = import_error;
+    io.on_progress = import_progress;
+    io.ctx = &ui;
+    mv_import_report total = {0};
+    mv_status worst = MV_OK;
+    int rc = MV_EXIT_OK;
+    for (int i = optind; i < argc; i++) {
+        mv_import_report rep;
+        mv_error e = {0};
+        mv_status st = mv_import_run(ar, argv[i], &io, &rep, &e);
+        total.seen += rep.seen;
+        total.stored += rep.stored;
+        total.stored_bytes += rep.stored_bytes;
+        total.filed += rep.filed;
+        total.unchanged += rep.unchanged;
+        total.flag_changes += rep.flag_changes;
+        total.errors += rep.errors;
+        if (ui.drawn) {
+            fputs("\r\033[K", stderr);
+            ui.drawn = 0;
+        }
+        if (st == MV_ERR_PARTIAL || st == MV_ERR_INPUT) {
+            /* Each skipped file was already reported. */
+            if (worst == MV_OK)
+                worst = st;
+            continue;
+        }
+        if (st != MV_OK) {
+            rc = mv_cli_fail(cli, &e);
+            worst = st;
+            break;
+        }
+    }
+    mv_archive_close(ar);
+
+    /* After a failure the counts include work that was rolled back: the one-line error is
+     * the whole story then. */
+    if (!cli->quiet && rc == MV_EXIT_OK) {
+        char b[32];
+        printf("%lld message%s read: %lld new (%s), %lld filed in folders, %lld already "
+               "archived, %lld flag change%s, %lld skipped\n",
+               (long long)total.seen, total.seen == 1 ? "" : "s", (long long)total.stored,
+               mv_cli_bytes(total.stored_bytes, b, sizeof b), (long long)total.filed,
+               (long long)total.unchanged, (long long)total.flag_changes,
+               total.flag_changes == 1 ? "" : "s", (long long)total.errors);
+    }
+    if (rc != MV_EXIT_OK)
+        return rc;
+    if (worst == MV_ERR_INPUT && total.seen == 0)
+        return MV_EXIT_INPUT;
+    return worst == MV_OK ? MV_EXIT_OK : MV_EXIT_PARTIAL;
+}
+
+/* --- list --- */
+
+static int print_folder(void *ctx, const mv_folder_info *f)
+{
+    char b[32];
+    int multi = *(int *)ctx;
+    if (multi)
+        printf("%-16s ", f->account);
+    printf("%-32s %8lld %8lld %12s\n", f->name, (long long)f->messages, (long long)f->expunged,
+           mv_cli_bytes(f->raw_bytes, b, sizeof b));
+    return 0;
+}
+
+static int count_accounts(void *ctx, const mv_folder_info *f)
+{
+    const char **first = ctx;
+    if (*first == NULL)
+        *first = f->account;
+    else if (strcmp(*first, f->account) != 0)
+        *first = "";
+    return 0;
+}
+
+/* One line per message; control characters were removed when the summary was extracted. */
+static int print_message(void *ctx, const mv_message_info *m)
+{
+    const int *sha_only = ctx;
+    char d[32];
+    if (*sha_only) {
+        /* sha256sum's layout, so a listing can be compared with `sha256sum` of a Maildir. */
+        char hex[MV_SHA256_HEX_LEN + 1];
+        mv_hash_hex(m->sha256, hex);
+        printf("%s  %s\n", hex, m->folder);
+        return 0;
+    }
+    printf("%6lld  %-16s  %-24.24s  %-24.24s  %s%s\n", (long long)m->id,
+           mv_cli_date(m->date >= 0 ? m->date : m->internaldate, d, sizeof d), m->folder,
+           m->from ? m->from : "-", m->subject ? m->subject : "(no subject)",
+           m->expunged_at ? "  [deleted on server]" : "");
+    return 0;
+}
+
+int mv_cmd_list(mv_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"messages", no_argument, NULL, 'm'},
+                                         {"folder", required_argument, NULL, 'f'},
+                                         {"expunged", no_argument, NULL, 'x'},
+                                         {"sha256", no_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
+    int c, messages = 0, expunged = 0, sha_only = 0;
+    const char *folder = NULL;
+    while ((c = next_option(cli, argc, argv, "mf:", opts, NULL)) >= 0) {
+        if (c == 'm')
+            messages = 1;
+        else if (c == 'f')
+            folder = optarg;
+        else if (c == 'x')
+            expunged = 1;
+        else if (c == 's')
+            sha_only = messages = 1;
+    }
+    OPTION_END(c);
+    if (optind < argc)
+        return mv_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+
+    mv_error err = {0};
+    mv_archive *ar;
+    if (mv_cli_open(cli, MV_ARCHIVE_READ, &ar, &err) != MV_OK)
+        return mv_cli_fail(cli, &err);
+    mv_status st = MV_OK;
+    if (folder) {
+        int exists;
+        if ((st = mv_archive_folder_exists(ar, folder, &exists, &err)) == MV_OK && !exists)
+            st = mv_error_set(&err, MV_ERR_NOTFOUND, "%s: no folder named \"%s\"",
+                              mv_archive_path(ar), folder);
+    }
+    if (st == MV_OK && (messages || folder)) {
+        mv_message_filter f = {folder, expunged};
+        st = mv_archive_messages(ar, &f, print_message, &sha_only, &err);
+    } else if (st == MV_OK) {
+        const char *first = NULL;
+        st = mv_archive_folders(ar, count_accounts, &first, &err);
+        int multi = first && first[0] == '\0';
+        if (st == MV_OK) {
+            if (multi)
+                printf("%-16s ", "ACCOUNT");
+            printf("%-32s %8s %8s %12s\n", "FOLDER", "MESSAGES", "DELETED", "SIZE");
+            st = mv_archive_folders(ar, print_folder, &multi, &err);
+        }
+    }
+    mv_archive_close(ar);
+    return st == MV_OK ? MV_EXIT_OK : mv_cli_fail(cli, &err);
+}
+
+/* --- show --- */
+
+int mv_cmd_show(mv_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"raw", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = next_option(cli, argc, argv, "", opts, NULL)) >= 0)
+        ;
+    OPTION_END(c);
+    if (optind + 1 != argc)
+        return mv_cli_usage_error(cli, "which message? (one ID from `mailvault list --messages`)");
+
+    mv_error err = {0};
+    mv_archive *ar;
+    if (mv_cli_open(cli, MV_ARCHIVE_READ, &ar, &err) != MV_OK)
+        return mv_cli_fail(cli, &err);
+    int64_t id;
+    mv_blob_reader *r = NULL;
+    mv_status st = mv_archive_message_resolve(ar, argv[optind], &id, &err);
+    if (st == MV_OK)
+        st = mv_blob_reader_open(ar, id, &r, &err);
+    static unsigned char buf[64 * 1024];
+    while (st == MV_OK) {
+        size_t got;
+        if ((st = mv_blob_reader_read(r, buf, sizeof buf, &got, &err)) != MV_OK || got == 0)
+            break;
+        if (fwrite(buf, 1, got, stdout) != got) {
+            st = mv_error_set(&err, MV_ERR_IO, "writing to standard output: %s", strerror(errno));
+            break;
+        }
+    }
+    mv_blob_reader_close(r);
+    mv_archive_close(ar);
+    return st == MV_OK ? MV_EXIT_OK : mv_cli_fail(cli, &err);
+}
+
+/* --- export --- */
+
+int mv_cmd_export(mv_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"folder", required_argument, NULL, 'f'},
+                                         {"no-expunged", no_argument, NULL, 'n'},
+                                         {NULL, 0, NULL, 0}};
+    mv_export_options eo = {.include_expunged = 1};
+    const char *format = NULL;
+    int c;
+    while ((c = next_option(cli, argc, argv, "F:o:f:", opts, NULL)) >= 0) {
+        if (c == 'F')
+            format = optarg;
+        else if (c == 'o')
+            eo.out_dir = optarg;
+        else if (c == 'f')
+            eo.folder = optarg;
+        else if (c == 'n')
+            eo.include_expunged = 0;
+    }
+    OPTION_END(c);
+    if (optind < argc)
+        return mv_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+    if (format == NULL)
+        return mv_cli_usage_error(cli, "--format maildir|mbox|eml is required");
+    if (strcmp(format, "maildir") == 0)
+        eo.format = MV_EXPORT_MAILDIR;
+    else if (strcmp(format, "mbox") == 0)
+        eo.format = MV_EXPORT_MBOX;
+    else if (strcmp(format, "eml") == 0)
+        eo.format = MV_EXPORT_EML;
+    else
+        return mv_cli_usage_error(cli, "--format is maildir, mbox or eml, not \"%s\"", format);
+    if (eo.out_dir == NULL || eo.out_dir[0] == '\0')
+        return mv_cli_usage_error(cli, "--out DIR is required");
+
+    mv_error err = {0};
+    mv_archive *ar;
+    if (mv_cli_open(cli, MV_ARCHIVE_READ, &ar, &err) != MV_OK)
+        return mv_cli_fail(cli, &err);
+    mv_export_report rep;
+    mv_status st = mv_export_run(ar, &eo, &rep, &err);
+    mv_archive_close(ar);
+    if (st != MV_OK)
+        return mv_cli_fail(cli, &err);
+    if (!cli->quiet) {
+        char b[32];
+        printf("exported %lld message%s (%s) from %lld folder%s to %s", (long long)rep.messages,
+               rep.messages == 1 ? "" : "s", mv_cli_bytes(rep.bytes, b, sizeof b),
+               (long long)rep.folders, rep.folders == 1 ? "" : "s", eo.out_dir);
+        if (rep.existing)
+            printf("; %lld already there", (long long)rep.existing);
+        printf("\n");
+    }
+    if (rep.newline_added)
+        fprintf(stderr,
+                "%s: export: %lld message%s did not end with a newline; mbox needs one, so it "
+                "was added (use --format maildir or eml for exact bytes)\n",
+                cli->prog, (long long)rep.newline_added, rep.newline_added == 1 ? "" : "s");
+    return MV_EXIT_OK;
+}
+
+/* --- verify --- */
+
+static void print_damage(void *ctx, const mv_damage *d)
+{
+    mv_cli *cli = ctx;
+    if (d->id)
+        fprintf(stderr, "%s: verify: message %lld (sha256 %s): %s\n", cli->prog, (long long)d->id,
+                d->sha256_hex, d->problem);
+    else
+        fprintf(stderr, "%s: verify: %s\n", cli->prog, d->problem);
+}
+
+int mv_cmd_verify(mv_cli *cli, int argc, char **argv)
+{
+    int c;
+    while ((c = next_option(cli, argc, argv, "", NULL, NULL)) >= 0)
+        ;
+    OPTION_END(c);
+    if (optind < argc)
+        return mv_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+
+    mv_error err = {0};
+    mv_archive *ar;
+    if (mv_cli_open(cli, MV_ARCHIVE_READ, &ar, &err) != MV_OK)
+        return mv_cli_fail(cli, &err);
+    int64_t checked, damaged;
+    mv_status st = mv_archive_verify(ar, print_damage, cli, &checked, &damaged, &err);
+    mv_archive_close(ar);
+    if (st == MV_ERR_CORRUPT) {
+        fprintf(stderr, "%s: verify: %lld message%s checked, %lld problem%s\n", cli->prog,
+                (long long)checked, checked == 1 ? "" : "s", (long long)damaged,
+                damaged == 1 ? "" : "s");
+        return MV_EXIT_DAMAGED;
+    }
+    if (st != MV_OK)
+        return mv_cli_fail(cli, &err);
+    if (!cli->quiet)
+        printf("verified %lld message%s: all intact\n", (long long)checked,
+               checked == 1 ? "" : "s");
+    return MV_EXIT_OK;
+}
+
+/* --- stats --- */
+
+static double ratio(int64_t raw, int64_t stored)
+{
+    return stored > 0 ? (double)raw / (double)stored : 0.0;
+}
+
+static int print_folder_stats(void *ctx, const mv_folder_info *f)
+{
+    (void)ctx;
+    char a[32], b[32];
+    printf("  %-30s %8lld %12s %12s %6.2fx\n", f->name, (long long)(f->messages + f->expunged),
+           mv_cli_bytes(f->raw_bytes, a, sizeof a), mv_cli_bytes(f->stored_bytes, b, sizeof b),
+           ratio(f->raw_bytes, f->stored_bytes));
+    return 0;
+}
+
+int mv_cmd_stats(mv_cli *cli, int argc, char **argv)
+{
+    int c;
+    while ((c = next_option(cli, argc, argv, "", NULL, NULL)) >= 0)
+        ;
+    OPTION_END(c);
+    if (optind < argc)
+        return mv_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
+
+    mv_error err = {0};
+    mv_archive *ar;
+    if (mv_cli_open(cli, MV_ARCHIVE_READ, &ar, &err) != MV_OK)
+        return mv_cli_fail(cli, &err);
+    mv_totals t;
+    mv_status st = mv_archive_totals(ar, &t, &err);
+    if (st == MV_OK) {
+        char a[32], b[32], f[32];
+        printf("archive:      %s (%s on disk)\n", mv_archive_path(ar),
+               mv_cli_bytes(t.file_bytes, f, sizeof f));
+        printf("messages:     %lld distinct, %lld folder entries\n", (long long)t.messages,
+               (long long)t.locations);
+        printf("raw bytes:    %lld (%s)\n", (long long)t.raw_bytes,
+               mv_cli_bytes(t.raw_bytes, a, sizeof a));
+        printf("stored bytes: %lld (%s)\n", (long long)t.stored_bytes,
+               mv_cli_bytes(t.stored_bytes, b, sizeof b));
+        printf("ratio:        %.2fx (stored is %.1f%% of raw)\n",
+               ratio(t.raw_bytes, t.stored_bytes),
+               t.raw_bytes ? 100.0 * (double)t.stored_bytes / (double)t.raw_bytes : 0.0);
+        printf("dictionary:   %lld trained, %lld message%s compressed with one\n",
+               (long long)t.dictionaries, (long long)t.with_dictionary,
+               t.with_dictionary == 1 ? "" : "s");
+        printf("per folder:   %-30s %8s %12s %12s %7s\n", "", "MESSAGES", "RAW", "STORED", "RATIO");
+        st = mv_archive_folders(ar, print_folder_stats, NULL, &err);
+    }
+    mv_archive_close(ar);
+    return st == MV_OK ? MV_EXIT_OK : mv_cli_fail(cli, &err);
+}

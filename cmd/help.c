@@ -1,0 +1,145 @@
+/* mailvault: help texts. Kept in one place so that README.md and --help stay in step. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char overview[] =
+    "usage: mailvault [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Archive mailboxes into one compressed SQLite file per account, with every message's\n"
+    "exact bytes stored once (by SHA-256).\n"
+    "\n"
+    "Commands:\n"
+    "  init      create (or upgrade) an archive\n"
+    "  import    add local mail: Maildir trees, mbox files, .eml files\n"
+    "  list      folders and message counts; --messages for the messages\n"
+    "  show      print one message's exact bytes\n"
+    "  export    write archived mail out as Maildir, mbox or .eml files\n"
+    "  verify    re-read every message and check it against its SHA-256\n"
+    "  stats     sizes, compression ratio, per-folder figures\n"
+    "  help CMD  help for one command\n"
+    "\n"
+    "Global options (also accepted after the command):\n"
+    "  --archive PATH     the archive file (default:\n"
+    "                     $XDG_DATA_HOME/mailvault/ACCOUNT.sqlite, or\n"
+    "                     ~/.local/share/mailvault/ACCOUNT.sqlite)\n"
+    "  --account NAME     account whose archive to use (default: local)\n"
+    "  --lock-wait SECS   if another mailvault is writing the archive, wait this long\n"
+    "                     (default: fail at once with exit code 6)\n"
+    "  -q, --quiet        only errors on stderr (no progress)\n"
+    "  -h, --help         this help; `mailvault COMMAND --help` for a command\n"
+    "  -V, --version      version of mailvault and of its libraries\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  internal error (a bug, or out of memory)\n"
+    "  2  usage error (bad command, option or argument)\n"
+    "  3  partial failure: some items failed (each reported), the rest was done\n"
+    "  4  input error: path unreadable or not mail; no such message or folder\n"
+    "  5  archive error: not a mailvault archive, newer schema, damaged database, I/O\n"
+    "  6  archive locked: another mailvault process is writing it\n"
+    "  7  cannot write: archive read-only, disk full or file size limit\n"
+    "  8  verify found damaged messages\n"
+    "  9  configuration error\n"
+    " 10  connection error or timeout\n"
+    " 11  TLS or certificate error\n"
+    " 12  authentication failed\n"
+    " 13  protocol error: the server sent something mailvault cannot accept\n"
+    "A failed command leaves the archive as it was before the failing batch: every batch of\n"
+    "messages is committed whole or not at all.\n";
+
+static const struct {
+    const char *name;
+    const char *text;
+} texts[] = {
+    {"init",
+     "usage: mailvault init [--no-dictionary]\n"
+     "\n"
+     "Creates the archive (mode 0600, its directory 0700) or, if it exists, upgrades its\n"
+     "schema. Other writing commands create a missing archive too; init is for choosing\n"
+     "options up front.\n"
+     "\n"
+     "  --no-dictionary   never train a zlib preset dictionary for this archive (by default\n"
+     "                    one is trained from stored headers once 100 messages are in, and\n"
+     "                    again each time the archive grows tenfold; it makes small\n"
+     "                    messages compress better)\n"},
+    {"import",
+     "usage: mailvault import [--folder NAME] [--mbox-variant rd|o] PATH...\n"
+     "\n"
+     "Adds local mail to the archive. PATH may be a Maildir (with Maildir++ subfolders such\n"
+     "as .Lists.dev, which becomes folder Lists/dev), a directory tree of Maildirs, mbox files\n"
+     "or message files, an mbox file, or a single message (.eml) file. Flags come from\n"
+     "Maildir file names (:2,FRS) and from mbox Status:/X-Status: headers; the INTERNALDATE\n"
+     "from the file's mtime or the mbox From_ line.\n"
+     "\n"
+     "Content already in the archive is never stored twice: importing the same tree again\n"
+     "adds nothing (changed Maildir flags are updated and recorded in the flag history).\n"
+     "Files that are not mail, or truncated mbox files, are reported one per line and\n"
+     "skipped (exit code 3); nothing from a truncated mbox is imported.\n"
+     "\n"
+     "  --folder NAME        file the mail under NAME (a Maildir root, an mbox or a message\n"
+     "                       file) or under NAME/... (subfolders)\n"
+     "  --mbox-variant rd|o  how body lines starting with \"From \" were escaped: rd (mboxrd,\n"
+     "                       default: one '>' removed from >From, >>From, ...) or o (mboxo:\n"
+     "                       only >From loses its '>')\n"},
+    {"list",
+     "usage: mailvault list [--messages | --sha256] [--folder NAME] [--expunged]\n"
+     "\n"
+     "Without options: every folder with its message count, the messages the server has\n"
+     "deleted (still archived), and their size. With --messages: one line per message with\n"
+     "its ID (for `show`), date, sender and subject.\n"
+     "\n"
+     "  --messages     list messages instead of folders\n"
+     "  --folder NAME  only this folder\n"
+     "  --expunged     with --messages: include messages deleted on the server\n"
+     "  --sha256       one line per message: its SHA-256 and folder, in sha256sum's layout\n"},
+    {"show",
+     "usage: mailvault show ID\n"
+     "\n"
+     "Writes the message's exact archived bytes to standard output. ID is the number shown by\n"
+     "`list --messages`, or at least 8 hex digits of the message's SHA-256.\n"},
+    {"export",
+     "usage: mailvault export --format maildir|mbox|eml --out DIR [--folder NAME]\n"
+     "                        [--no-expunged]\n"
+     "\n"
+     "Writes archived mail to DIR, one subdirectory (or .mbox file) per folder:\n"
+     "  maildir  DIR/FOLDER/{cur,new,tmp}, flags in file names, mtime = INTERNALDATE\n"
+     "  mbox     DIR/FOLDER.mbox in mboxrd form\n"
+     "  eml      DIR/FOLDER/ID.eml\n"
+     "Message bytes are written exactly as archived, so `import DIR` gives the same\n"
+     "messages back. (mbox cannot hold a message without a final newline; one is added and\n"
+     "reported.) Existing maildir/eml files are left alone; mbox files are replaced whole.\n"
+     "\n"
+     "  --folder NAME   only this folder\n"
+     "  --no-expunged   leave out messages the server has deleted (included by default:\n"
+     "                  they are part of the archive)\n"},
+    {"verify",
+     "usage: mailvault verify\n"
+     "\n"
+     "Decompresses every stored message, recomputes its SHA-256 and size, and runs SQLite's\n"
+     "integrity and foreign-key checks. Prints one line per problem, naming the damaged\n"
+     "message and the folders it is filed in; exits 8 if anything is damaged.\n"},
+    {"stats",
+     "usage: mailvault stats\n"
+     "\n"
+     "Messages (distinct contents and folder entries), raw bytes, stored (compressed) bytes,\n"
+     "the compression ratio, how many messages use a trained dictionary, and the same per\n"
+     "folder.\n"},
+};
+
+void mv_cli_help(const char *command)
+{
+    if (command) {
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+            if (strcmp(texts[i].name, command) == 0) {
+                fputs(texts[i].text, stdout);
+                fputs("\nGlobal options (--archive, --account, --lock-wait, --quiet) and exit "
+                      "codes: `mailvault --help`.\n",
+                      stdout);
+                return;
+            }
+        }
+    }
+    fputs(overview, stdout);
+}

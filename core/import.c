@@ -1,0 +1,252 @@
+/* mailvault: `mailvault import` (see import.h). */
+#include "import.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "hash.h"
+
+#define IO_BUF (64 * 1024)
+/* Batches bound the WAL's growth and the work lost to a crash. Until the archive has a
+ * compression dictionary they are small, so that one is trained early in a first import
+ * and most of its messages benefit. */
+#define BATCH_DEFAULT 500
+#define BATCH_UNTRAINED 100
+#define BATCH_BYTES (64 * 1024 * 1024)
+
+typedef struct importer {
+    mv_archive *ar;
+    const mv_import_options *opt;
+    mv_import_report *rep;
+    mv_source *src;
+    unsigned char *buf;
+    mv_hash *hash;
+    int64_t account;
+    int64_t run;
+    char *folder; /* the folder whose mailbox id is cached */
+    int64_t mailbox;
+    int in_batch;
+    int committed; /* batches committed so far */
+    int batch_count;
+    int64_t batch_bytes;
+    mv_run_counts counts;
+} importer;
+
+static mv_status hash_message(importer *im, unsigned char sha[MV_SHA256_LEN], mv_error *err)
+{
+    for (;;) {
+        size_t got;
+        mv_status st = mv_source_read(im->src, im->buf, IO_BUF, &got, err);
+        if (st != MV_OK)
+            return st;
+        if (got == 0)
+            break;
+        mv_hash_update(im->hash, im->buf, got);
+    }
+    mv_hash_final(im->hash, sha);
+    return MV_OK;
+}
+
+static mv_status store_message(importer *im, int64_t *id, int *is_new, mv_error *err)
+{
+    mv_blob_writer *w;
+    mv_status st = mv_source_rewind(im->src, err);
+    if (st != MV_OK)
+        return st;
+    if ((st = mv_blob_writer_begin(im->ar, &w, err)) != MV_OK)
+        return st;
+    for (;;) {
+        size_t got;
+        if ((st = mv_source_read(im->src, im->buf, IO_BUF, &got, err)) != MV_OK)
+            break;
+        if (got == 0)
+            return mv_blob_writer_finish(w, id, is_new, NULL, err);
+        if ((st = mv_blob_writer_write(w, im->buf, got, err)) != MV_OK)
+            break;
+    }
+    mv_blob_writer_abort(w);
+    return st;
+}
+
+static mv_status batch_begin(importer *im, mv_error *err)
+{
+    mv_status st = mv_archive_begin(im->ar, err);
+    if (st != MV_OK)
+        return st;
+    im->in_batch = 1;
+    im->batch_count = 0;
+    im->batch_bytes = 0;
+    /* The account and the run record are written with the first batch, so that an import
+     * that stores nothing leaves the archive exactly as it was. */
+    if (im->account == 0 &&
+        (st = mv_archive_account(im->ar, im->opt->account ? im->opt->account : "local", "local",
+                                 &im->account, err)) != MV_OK)
+        return st;
+    if (im->run == 0 &&
+        (st = mv_archive_run_begin(im->ar, im->account, "import", &im->run, err)) != MV_OK)
+        return st;
+    return MV_OK;
+}
+
+static mv_status batch_commit(importer *im, int last, mv_error *err)
+{
+    mv_status st;
+    if (last) {
+        im->counts.errors = im->rep->errors;
+        if ((st = mv_archive_run_end(im->ar, im->run, im->rep->errors ? "partial" : "ok",
+                                     &im->counts, NULL, err)) != MV_OK)
+            return st;
+    }
+    im->in_batch = 0;
+    if ((st = mv_archive_commit(im->ar, err)) != MV_OK)
+        return st;
+    im->committed++;
+    int trained;
+    return mv_archive_maybe_train(im->ar, &trained, err);
+}
+
+static mv_status file_message(importer *im, const mv_source_msg *msg, mv_error *err)
+{
+    unsigned char sha[MV_SHA256_LEN];
+    int64_t id;
+    int is_new = 0, added, changed;
+    mv_status st;
+
+    /* Hash before compressing: re-importing a tree is then a read-only pass, and only new
+     * content pays for compression. */
+    if ((st = hash_message(im, sha, err)) != MV_OK)
+        return st;
+    if (!im->in_batch && (st = batch_begin(im, err)) != MV_OK)
+        return st;
+    if ((st = mv_archive_message_find(im->ar, sha, &id, err)) != MV_OK)
+        return st;
+    if (id == 0 && (st = store_message(im, &id, &is_new, err)) != MV_OK)
+        return st;
+    if (im->folder == NULL || strcmp(im->folder, msg->folder) != 0) {
+        free(im->folder);
+        if ((im->folder = strdup(msg->folder)) == NULL)
+            return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        if ((st = mv_archive_mailbox(im->ar, im->account, msg->folder, '/', &im->mailbox, err)) !=
+            MV_OK)
+            return st;
+    }
+    if ((st = mv_archive_local_file(im->ar, im->mailbox, id, msg->flags, msg->internaldate, im->run,
+                                    &added, &changed, err)) != MV_OK)
+        return st;
+
+    if (is_new) {
+        im->rep->stored++;
+        im->rep->stored_bytes += msg->size;
+        im->counts.messages_new++;
+        im->counts.bytes += msg->size;
+    }
+    im->rep->filed += added;
+    im->counts.locations_new += added;
+    im->rep->flag_changes += changed;
+    im->counts.flag_changes += changed;
+    if (!added && !changed)
+        im->rep->unchanged++;
+    im->batch_count++;
+    im->batch_bytes += is_new ? msg->size : 0;
+    return MV_OK;
+}
+
+static int batch_full(importer *im)
+{
+    if (!im->in_batch)
+        return 0;
+    int limit = im->opt->batch_messages > 0 ? im->opt->batch_messages : BATCH_DEFAULT;
+    mv_totals t;
+    mv_error e = {0};
+    if (im->batch_count < BATCH_UNTRAINED && im->batch_bytes < BATCH_BYTES)
+        return 0;
+    if (im->batch_count >= limit || im->batch_bytes >= BATCH_BYTES)
+        return 1;
+    /* Between BATCH_UNTRAINED and limit: commit early only while there is no dictionary
+     * yet, so that mv_archive_maybe_train gets its chance. */
+    return mv_archive_totals(im->ar, &t, &e) == MV_OK && t.dictionaries == 0;
+}
+
+mv_status mv_import_run(mv_archive *ar, const char *path, const mv_import_options *opt,
+                        mv_import_report *rep, mv_error *err)
+{
+    mv_import_options defaults = {0};
+    importer im = {0};
+    mv_status st;
+
+    memset(rep, 0, sizeof *rep);
+    im.ar = ar;
+    im.opt = opt ? opt : &defaults;
+    im.rep = rep;
+    mv_source_options so = {im.opt->mbox_variant, im.opt->folder_prefix};
+    if ((st = mv_source_open(path, &so, &im.src, err)) != MV_OK)
+        return st;
+    im.buf = malloc(IO_BUF);
+    im.hash = mv_hash_new();
+    if (im.buf == NULL || im.hash == NULL) {
+        st = mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+
+    for (;;) {
+        const mv_source_msg *msg;
+        mv_error fe = {0};
+        st = mv_source_next(im.src, &msg, &fe);
+        if (st == MV_OK && msg == NULL)
+            break;
+        if (st == MV_OK) {
+            rep->seen++;
+            st = file_message(&im, msg, &fe);
+        }
+        if (st == MV_ERR_INPUT) {
+            /* One bad or vanished file: skip it and go on. Nothing of it was written: the
+             * blob writer rolls back its own savepoint. */
+            rep->errors++;
+            if (im.opt->on_error)
+                im.opt->on_error(im.opt->ctx, &fe);
+            continue;
+        }
+        if (st != MV_OK) {
+            mv_error_set(err, st, "%s", fe.msg);
+            goto out;
+        }
+        if (im.opt->on_progress)
+            im.opt->on_progress(im.opt->ctx, rep);
+        if (batch_full(&im) && (st = batch_commit(&im, 0, err)) != MV_OK)
+            goto out;
+    }
+
+    if (im.in_batch && (st = batch_commit(&im, 1, err)) != MV_OK)
+        goto out;
+    if (rep->errors == 0)
+        st = MV_OK;
+    else if (rep->seen == 0)
+        st = mv_error_set(err, MV_ERR_INPUT, "%s: no mail imported (%lld file%s could not be read)",
+                          path, (long long)rep->errors, rep->errors == 1 ? "" : "s");
+    else
+        st = mv_error_set(err, MV_ERR_PARTIAL, "%s: %lld file%s skipped", path,
+                          (long long)rep->errors, rep->errors == 1 ? "" : "s");
+out:
+    if (im.in_batch) {
+        mv_archive_rollback(ar);
+        /* Earlier batches are committed; say in their run record that the import did not
+         * finish. Best effort: after a disk-full error this may fail too. */
+        if (im.committed) {
+            mv_error ignored = {0};
+            im.counts.errors = rep->errors + 1;
+            if (mv_archive_begin(ar, &ignored) == MV_OK) {
+                if (mv_archive_run_end(ar, im.run, "failed", &im.counts, err ? err->msg : NULL,
+                                       &ignored) == MV_OK)
+                    mv_archive_commit(ar, &ignored);
+                else
+                    mv_archive_rollback(ar);
+            }
+        }
+    }
+    mv_source_close(im.src);
+    mv_hash_free(im.hash);
+    free(im.buf);
+    free(im.folder);
+    return st;
+}
