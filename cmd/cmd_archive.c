@@ -230,13 +230,20 @@ static int print_folder(void *ctx, const mv_folder_info *f)
     return 0;
 }
 
+/* Whether the archive holds folders of more than one account (then list shows which). The
+ * row's text is only valid during the callback, so the first name is copied. */
+typedef struct accounts_seen {
+    char first[256];
+    int multi;
+} accounts_seen;
+
 static int count_accounts(void *ctx, const mv_folder_info *f)
 {
-    const char **first = ctx;
-    if (*first == NULL)
-        *first = f->account;
-    else if (strcmp(*first, f->account) != 0)
-        *first = "";
+    accounts_seen *a = ctx;
+    if (a->first[0] == '\0')
+        snprintf(a->first, sizeof a->first, "%s", f->account);
+    else if (strcmp(a->first, f->account) != 0)
+        a->multi = 1;
     return 0;
 }
 
@@ -297,9 +304,9 @@ int mv_cmd_list(mv_cli *cli, int argc, char **argv)
         mv_message_filter f = {folder, expunged};
         st = mv_archive_messages(ar, &f, print_message, &sha_only, &err);
     } else if (st == MV_OK) {
-        const char *first = NULL;
-        st = mv_archive_folders(ar, count_accounts, &first, &err);
-        int multi = first && first[0] == '\0';
+        accounts_seen seen = {{0}, 0};
+        st = mv_archive_folders(ar, count_accounts, &seen, &err);
+        int multi = seen.multi;
         if (st == MV_OK) {
             if (multi)
                 printf("%-16s ", "ACCOUNT");

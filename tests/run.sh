@@ -19,9 +19,7 @@ run_suite() {
 
 run_suite "$top/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ -z "${MV_QUICK:-}" ]; then
-    # Leaks in GLib/GMime's process-wide caches are not ours to fix; everything else is.
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-    export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DMV_SANITIZE=ON
 fi
