@@ -8,11 +8,8 @@
 #include "hash.h"
 
 #define IO_BUF (64 * 1024)
-/* Batches bound the WAL's growth and the work lost to a crash. Until the archive has a
- * compression dictionary they are small, so that one is trained early in a first import
- * and most of its messages benefit. */
+/* Batches bound the WAL's growth and the work lost to a crash. */
 #define BATCH_DEFAULT 500
-#define BATCH_UNTRAINED 100
 #define BATCH_BYTES (64 * 1024 * 1024)
 
 typedef struct importer {
@@ -30,6 +27,7 @@ typedef struct importer {
     int committed; /* batches committed so far */
     int batch_count;
     int64_t batch_bytes;
+    int64_t messages_before; /* messages in the archive when the import started */
     mv_run_counts counts;
 } importer;
 
@@ -154,18 +152,13 @@ static mv_status file_message(importer *im, const mv_source_msg *msg, mv_error *
 
 static int batch_full(importer *im)
 {
+    int limit = im->opt->batch_messages > 0 ? im->opt->batch_messages : BATCH_DEFAULT;
     if (!im->in_batch)
         return 0;
-    int limit = im->opt->batch_messages > 0 ? im->opt->batch_messages : BATCH_DEFAULT;
-    mv_totals t;
-    mv_error e = {0};
-    if (im->batch_count < BATCH_UNTRAINED && im->batch_bytes < BATCH_BYTES)
-        return 0;
-    if (im->batch_count >= limit || im->batch_bytes >= BATCH_BYTES)
-        return 1;
-    /* Between BATCH_UNTRAINED and limit: commit early only while there is no dictionary
-     * yet, so that mv_archive_maybe_train gets its chance. */
-    return mv_archive_totals(im->ar, &t, &e) == MV_OK && t.dictionaries == 0;
+    /* End the batch early when the archive is due for a compression dictionary, so that
+     * the rest of this import is compressed with it. */
+    return im->batch_count >= limit || im->batch_bytes >= BATCH_BYTES ||
+           mv_archive_training_due(im->ar, im->messages_before + im->rep->stored);
 }
 
 mv_status mv_import_run(mv_archive *ar, const char *path, const mv_import_options *opt,
@@ -182,6 +175,12 @@ mv_status mv_import_run(mv_archive *ar, const char *path, const mv_import_option
     mv_source_options so = {im.opt->mbox_variant, im.opt->folder_prefix};
     if ((st = mv_source_open(path, &so, &im.src, err)) != MV_OK)
         return st;
+    mv_totals totals;
+    if ((st = mv_archive_totals(ar, &totals, err)) != MV_OK) {
+        mv_source_close(im.src);
+        return st;
+    }
+    im.messages_before = totals.messages;
     im.buf = malloc(IO_BUF);
     im.hash = mv_hash_new();
     if (im.buf == NULL || im.hash == NULL) {

@@ -499,6 +499,9 @@ mv_status mv_archive_open(const char *path, const mv_archive_options *opt, mv_ar
     if ((st = pragma_int(ar, "SELECT coalesce(max(id), 0) FROM dictionaries", &dict, err)) != MV_OK)
         goto fail;
     ar->dict_id = ar->no_dictionary ? 0 : dict;
+    if ((st = pragma_int(ar, "SELECT coalesce(max(trained_on), 0) FROM dictionaries",
+                         &ar->dict_trained_on, err)) != MV_OK)
+        goto fail;
 
     *out = ar;
     return MV_OK;
@@ -943,6 +946,14 @@ static mv_status read_header(mv_archive *ar, int64_t id, unsigned char *buf, siz
     return st;
 }
 
+int mv_archive_training_due(const mv_archive *ar, int64_t messages)
+{
+    if (ar->no_dictionary || ar->mode == MV_ARCHIVE_READ)
+        return 0;
+    return ar->dict_trained_on == 0 ? messages >= MV_DICT_FIRST
+                                    : messages >= ar->dict_trained_on * 10;
+}
+
 mv_status mv_archive_maybe_train(mv_archive *ar, int *trained, mv_error *err)
 {
     int64_t count = 0, last = 0;
@@ -955,7 +966,8 @@ mv_status mv_archive_maybe_train(mv_archive *ar, int *trained, mv_error *err)
     if ((st = pragma_int(ar, "SELECT coalesce(max(trained_on), 0) FROM dictionaries", &last,
                          err)) != MV_OK)
         return st;
-    if (last == 0 ? count < MV_DICT_FIRST : count < last * 10)
+    ar->dict_trained_on = last;
+    if (!mv_archive_training_due(ar, count))
         return MV_OK;
 
     mv_dict_sample *samples = calloc(MV_DICT_SAMPLES, sizeof *samples);
@@ -993,8 +1005,12 @@ mv_status mv_archive_maybe_train(mv_archive *ar, int *trained, mv_error *err)
     }
     if ((st = mv_dict_train(samples, n, MV_DICT_MAX, &dict, &dict_len, err)) != MV_OK)
         goto out;
-    if (dict == NULL)
+    if (dict == NULL) {
+        /* Nothing worth a dictionary yet: wait for the next growth step rather than trying
+         * again after every batch. */
+        ar->dict_trained_on = count;
         goto out;
+    }
 
     if ((st = mv_archive_begin(ar, err)) != MV_OK)
         goto out;
@@ -1017,6 +1033,7 @@ mv_status mv_archive_maybe_train(mv_archive *ar, int *trained, mv_error *err)
     if ((st = mv_archive_commit(ar, err)) != MV_OK)
         goto out;
     ar->dict_id = id;
+    ar->dict_trained_on = count;
     *trained = 1;
 out:
     sqlite3_finalize(q);

@@ -90,6 +90,10 @@ typedef struct mv_run_counts {
 mv_status mv_archive_run_end(mv_archive *ar, int64_t run, const char *outcome,
                              const mv_run_counts *counts, const char *detail, mv_error *err);
 
+/* 1 when an archive holding `messages` messages is due for a (new) dictionary: callers that
+ * batch their commits end a batch then, so mv_archive_maybe_train can run early. */
+int mv_archive_training_due(const mv_archive *ar, int64_t messages);
+
 /* Trains a compression dictionary if the archive has grown enough since the last one (see
  * archive.c for the policy). Call between transactions. *trained is set to 1 when it did. */
 mv_status mv_archive_maybe_train(mv_archive *ar, int *trained, mv_error *err);
