@@ -21,7 +21,6 @@ struct mv_archive {
     int compress_level;
     int no_dictionary;
     int in_txn;
-    uint64_t placeholder_seq;
     int64_t dict_id;         /* dictionary new blobs are compressed with; 0 = none */
     int64_t dict_trained_on; /* archive size when the newest dictionary was trained */
     struct {

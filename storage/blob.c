@@ -1,6 +1,8 @@
 /* mailvault: message bytes, compressed, in pieces (see blob.h). */
 #include "blob.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,20 +14,46 @@
 /* Enough for the header section of all but pathological mail; a longer header only means
  * the summary columns are taken from its first 64 KiB. */
 #define HEADER_CAPTURE (64 * 1024)
+#define CHUNK_FIRST 4096
+
+struct mv_blob_codec {
+    int level;
+    int64_t dict_id;
+    unsigned char *dict;
+    int dict_len;
+};
+
+/* One chunk of compressed output: in memory, or at an offset of the spill file. */
+typedef struct stage_chunk {
+    unsigned char *data; /* NULL once spilled */
+    size_t len;
+    off_t off;
+} stage_chunk;
+
+struct mv_blob_stage {
+    z_stream z;
+    int z_ready;
+    int finished;
+    mv_hash *hash;
+    int64_t dict_id;
+    int64_t size;
+    int64_t stored;
+    unsigned char sha[MV_SHA256_LEN];
+    stage_chunk *chunks; /* sealed chunks */
+    size_t nchunks, cap_chunks;
+    unsigned char *cur; /* the chunk being filled */
+    size_t cur_cap;
+    size_t memory; /* bytes held in memory by sealed chunks */
+    FILE *spill;
+    off_t spill_end;
+    char *header;
+    size_t header_len;
+};
 
 struct mv_blob_writer {
     mv_archive *ar;
-    z_stream z;
-    int z_ready;
-    mv_hash *hash;
-    unsigned char *out; /* one chunk's worth of compressed output */
-    int64_t id;         /* the row the chunks hang off, with a placeholder digest */
-    int64_t seq;
-    int64_t size;
-    int64_t stored;
-    char *header;
-    size_t header_len;
-    int64_t dict_id;
+    mv_blob_codec *codec;
+    mv_blob_stage *stage;
 };
 
 struct mv_blob_reader {
@@ -40,135 +68,172 @@ struct mv_blob_reader {
     int ended;
 };
 
-static mv_status zerr(mv_archive *ar, int zrc, const char *what, mv_error *err)
+static mv_status zerr(int zrc, const char *what, mv_error *err)
 {
     if (zrc == Z_MEM_ERROR)
         return mv_error_set(err, MV_ERR_NOMEM, "out of memory while %s", what);
-    return mv_error_set(err, MV_ERR_INTERNAL, "%s: zlib error %d while %s", mv_archive_path(ar),
-                        zrc, what);
+    return mv_error_set(err, MV_ERR_INTERNAL, "zlib error %d while %s", zrc, what);
 }
 
-static mv_status flush_chunk(mv_blob_writer *w, mv_error *err)
+mv_status mv_blob_codec_new(mv_archive *ar, mv_blob_codec **out, mv_error *err)
 {
-    size_t n = MV_BLOB_CHUNK - w->z.avail_out;
-    if (n == 0)
-        return MV_OK;
-    sqlite3_stmt *st =
-        mv_archive_stmt(w->ar, "INSERT INTO chunks(message, seq, data) VALUES(?1, ?2, ?3)", err);
-    if (st == NULL)
-        return err->status;
-    sqlite3_bind_int64(st, 1, w->id);
-    sqlite3_bind_int64(st, 2, w->seq);
-    sqlite3_bind_blob(st, 3, w->out, (int)n, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return mv_archive_sqlerr(w->ar, rc, "storing a message", err);
-    w->seq++;
-    w->stored += (int64_t)n;
-    w->z.next_out = w->out;
-    w->z.avail_out = MV_BLOB_CHUNK;
+    mv_blob_codec *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (c == NULL)
+        return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+    c->level = ar->compress_level;
+    c->dict_id = ar->dict_id;
+    if (c->dict_id) {
+        const unsigned char *dict;
+        int len;
+        mv_status st = mv_archive_dictionary(ar, c->dict_id, &dict, &len, err);
+        if (st != MV_OK) {
+            free(c);
+            return st;
+        }
+        /* A copy: the archive's cache may evict its own, and stages are filled on other
+         * threads. */
+        if ((c->dict = malloc((size_t)len)) == NULL) {
+            free(c);
+            return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        }
+        memcpy(c->dict, dict, (size_t)len);
+        c->dict_len = len;
+    }
+    *out = c;
     return MV_OK;
 }
 
-mv_status mv_blob_writer_begin(mv_archive *ar, mv_blob_writer **out, mv_error *err)
+void mv_blob_codec_free(mv_blob_codec *c)
+{
+    if (c) {
+        free(c->dict);
+        free(c);
+    }
+}
+
+mv_status mv_blob_stage_begin(const mv_blob_codec *c, mv_blob_stage **out, mv_error *err)
 {
     mv_status st;
     *out = NULL;
-    if (!ar->in_txn)
-        return mv_error_set(err, MV_ERR_INTERNAL, "blob writer outside a transaction");
-    mv_blob_writer *w = calloc(1, sizeof *w);
-    if (w == NULL)
+    mv_blob_stage *s = calloc(1, sizeof *s);
+    if (s == NULL)
         return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
-    w->ar = ar;
-    w->hash = mv_hash_new();
-    w->out = malloc(MV_BLOB_CHUNK);
-    w->header = malloc(HEADER_CAPTURE);
-    if (w->hash == NULL || w->out == NULL || w->header == NULL) {
+    s->hash = mv_hash_new();
+    s->header = malloc(HEADER_CAPTURE);
+    s->cur_cap = CHUNK_FIRST;
+    s->cur = malloc(s->cur_cap);
+    if (s->hash == NULL || s->header == NULL || s->cur == NULL) {
         st = mv_error_set(err, MV_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    int zrc = deflateInit2(&w->z, ar->compress_level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY);
+    int zrc = deflateInit2(&s->z, c->level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY);
     if (zrc != Z_OK) {
-        st = zerr(ar, zrc, "starting compression", err);
+        st = zerr(zrc, "starting compression", err);
         goto fail;
     }
-    w->z_ready = 1;
-    w->dict_id = ar->dict_id;
-    if (w->dict_id) {
-        const unsigned char *dict;
-        int len;
-        if ((st = mv_archive_dictionary(ar, w->dict_id, &dict, &len, err)) != MV_OK)
-            goto fail;
-        if ((zrc = deflateSetDictionary(&w->z, dict, (uInt)len)) != Z_OK) {
-            st = zerr(ar, zrc, "loading the dictionary", err);
-            goto fail;
-        }
-    }
-    w->z.next_out = w->out;
-    w->z.avail_out = MV_BLOB_CHUNK;
-
-    /* The savepoint makes a duplicate cheap to forget: finish() rolls back to it, taking the
-     * chunks already written with it. */
-    if ((st = mv_archive_exec(ar, "SAVEPOINT mv_blob", err)) != MV_OK)
+    s->z_ready = 1;
+    s->dict_id = c->dict_id;
+    if (c->dict_id && (zrc = deflateSetDictionary(&s->z, c->dict, (uInt)c->dict_len)) != Z_OK) {
+        st = zerr(zrc, "loading the dictionary", err);
         goto fail;
-    /* The digest is only known at the end, but chunks need their row now. The placeholder
-     * cannot collide with a real SHA-256 in practice and is unique among open writers. */
-    unsigned char placeholder[MV_SHA256_LEN] = "mailvault-incomplete-blob";
-    uint64_t seq = ++ar->placeholder_seq;
-    memcpy(placeholder + MV_SHA256_LEN - sizeof seq, &seq, sizeof seq);
-    sqlite3_stmt *ins = mv_archive_stmt(ar,
-                                        "INSERT INTO messages(sha256, size, stored_size, codec,"
-                                        " dictionary, chunks, added_at)"
-                                        " VALUES(?1, 0, 0, 1, nullif(?2, 0), 0, ?3)",
-                                        err);
-    if (ins == NULL) {
-        st = err->status;
-        goto fail_savepoint;
     }
-    sqlite3_bind_blob(ins, 1, placeholder, MV_SHA256_LEN, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins, 2, w->dict_id);
-    sqlite3_bind_int64(ins, 3, (int64_t)time(NULL));
-    int rc = sqlite3_step(ins);
-    sqlite3_reset(ins);
-    if (rc != SQLITE_DONE) {
-        st = mv_archive_sqlerr(ar, rc, "storing a message", err);
-        goto fail_savepoint;
-    }
-    w->id = sqlite3_last_insert_rowid(ar->db);
-    *out = w;
+    s->z.next_out = s->cur;
+    s->z.avail_out = (uInt)s->cur_cap;
+    *out = s;
     return MV_OK;
-
-fail_savepoint:
-    sqlite3_exec(ar->db, "ROLLBACK TO mv_blob; RELEASE mv_blob", NULL, NULL, NULL);
 fail:
-    w->id = 0;
-    mv_blob_writer_abort(w);
+    mv_blob_stage_free(s);
     return st;
 }
 
-mv_status mv_blob_writer_write(mv_blob_writer *w, const void *data, size_t len, mv_error *err)
+/* Chunks grow from small to MV_BLOB_CHUNK, so a queue of small staged messages costs little
+ * memory; a full chunk is sealed, and past MV_BLOB_STAGE_MEM sealed chunks go to a file. */
+static mv_status seal_chunk(mv_blob_stage *s, mv_error *err)
 {
-    if (w->header_len < HEADER_CAPTURE) {
-        size_t n = HEADER_CAPTURE - w->header_len;
+    size_t len = (size_t)(s->z.next_out - s->cur);
+    if (len == 0)
+        return MV_OK;
+    if (s->nchunks == s->cap_chunks) {
+        size_t cap = s->cap_chunks ? s->cap_chunks * 2 : 4;
+        stage_chunk *c = realloc(s->chunks, cap * sizeof *c);
+        if (c == NULL)
+            return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        s->chunks = c;
+        s->cap_chunks = cap;
+    }
+    stage_chunk *c = &s->chunks[s->nchunks];
+    c->len = len;
+    c->data = NULL;
+    c->off = 0;
+    if (s->memory + len > MV_BLOB_STAGE_MEM) {
+        if (s->spill == NULL && (s->spill = tmpfile()) == NULL)
+            return mv_error_set(err, MV_ERR_IO, "cannot create a temporary file: %s",
+                                strerror(errno));
+        if (fwrite(s->cur, 1, len, s->spill) != len)
+            return mv_error_set(err, errno == ENOSPC ? MV_ERR_FULL : MV_ERR_IO,
+                                "cannot write a temporary file: %s", strerror(errno));
+        c->off = s->spill_end;
+        s->spill_end += (off_t)len;
+        s->z.next_out = s->cur; /* reuse the buffer */
+    } else {
+        /* Keep the buffer as the chunk (trimmed), start a new one. */
+        unsigned char *keep = realloc(s->cur, len);
+        c->data = keep ? keep : s->cur;
+        s->memory += len;
+        s->cur_cap = CHUNK_FIRST;
+        if ((s->cur = malloc(s->cur_cap)) == NULL)
+            return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        s->z.next_out = s->cur;
+    }
+    s->nchunks++;
+    s->stored += (int64_t)len;
+    s->z.avail_out = (uInt)s->cur_cap;
+    return MV_OK;
+}
+
+/* Called when the current buffer is full: grow it, or seal it at the chunk size. */
+static mv_status make_room(mv_blob_stage *s, mv_error *err)
+{
+    if (s->cur_cap < MV_BLOB_CHUNK) {
+        size_t used = (size_t)(s->z.next_out - s->cur);
+        size_t cap = s->cur_cap * 4 > MV_BLOB_CHUNK ? MV_BLOB_CHUNK : s->cur_cap * 4;
+        unsigned char *p = realloc(s->cur, cap);
+        if (p == NULL)
+            return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        s->cur = p;
+        s->cur_cap = cap;
+        s->z.next_out = p + used;
+        s->z.avail_out = (uInt)(cap - used);
+        return MV_OK;
+    }
+    return seal_chunk(s, err);
+}
+
+mv_status mv_blob_stage_write(mv_blob_stage *s, const void *data, size_t len, mv_error *err)
+{
+    if (s->finished)
+        return mv_error_set(err, MV_ERR_INTERNAL, "write to a finished stage");
+    if (s->header_len < HEADER_CAPTURE) {
+        size_t n = HEADER_CAPTURE - s->header_len;
         if (n > len)
             n = len;
-        memcpy(w->header + w->header_len, data, n);
-        w->header_len += n;
+        memcpy(s->header + s->header_len, data, n);
+        s->header_len += n;
     }
-    mv_hash_update(w->hash, data, len);
-    w->size += (int64_t)len;
-    w->z.next_in = (Bytef *)data;
+    mv_hash_update(s->hash, data, len);
+    s->size += (int64_t)len;
+    s->z.next_in = (Bytef *)data;
     while (len > 0) {
         /* zlib counts input in uInt; feed huge buffers in slices. */
         uInt slice = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        w->z.avail_in = slice;
-        while (w->z.avail_in > 0) {
-            int zrc = deflate(&w->z, Z_NO_FLUSH);
+        s->z.avail_in = slice;
+        while (s->z.avail_in > 0) {
+            int zrc = deflate(&s->z, Z_NO_FLUSH);
             if (zrc != Z_OK && zrc != Z_BUF_ERROR)
-                return zerr(w->ar, zrc, "compressing", err);
-            if (w->z.avail_out == 0) {
-                mv_status st = flush_chunk(w, err);
+                return zerr(zrc, "compressing", err);
+            if (s->z.avail_out == 0) {
+                mv_status st = make_room(s, err);
                 if (st != MV_OK)
                     return st;
             }
@@ -178,82 +243,182 @@ mv_status mv_blob_writer_write(mv_blob_writer *w, const void *data, size_t len, 
     return MV_OK;
 }
 
-mv_status mv_blob_writer_finish(mv_blob_writer *w, int64_t *id, int *is_new,
-                                unsigned char sha_out[MV_SHA256_LEN], mv_error *err)
+mv_status mv_blob_stage_finish(mv_blob_stage *s, mv_error *err)
 {
-    mv_archive *ar = w->ar;
-    mv_status st;
-    unsigned char sha[MV_SHA256_LEN];
     int zrc;
+    mv_status st;
+    if (s->finished)
+        return MV_OK;
+    do {
+        zrc = deflate(&s->z, Z_FINISH);
+        if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR)
+            return zerr(zrc, "compressing", err);
+        if (s->z.avail_out == 0 && zrc != Z_STREAM_END && (st = make_room(s, err)) != MV_OK)
+            return st;
+    } while (zrc != Z_STREAM_END);
+    if ((st = seal_chunk(s, err)) != MV_OK)
+        return st;
+    deflateEnd(&s->z);
+    s->z_ready = 0;
+    free(s->cur);
+    s->cur = NULL;
+    if (s->spill && fflush(s->spill) != 0)
+        return mv_error_set(err, errno == ENOSPC ? MV_ERR_FULL : MV_ERR_IO,
+                            "cannot write a temporary file: %s", strerror(errno));
+    mv_hash_final(s->hash, s->sha);
+    s->finished = 1;
+    return MV_OK;
+}
 
+const unsigned char *mv_blob_stage_sha(const mv_blob_stage *s)
+{
+    return s->sha;
+}
+
+int64_t mv_blob_stage_size(const mv_blob_stage *s)
+{
+    return s->size;
+}
+
+size_t mv_blob_stage_memory(const mv_blob_stage *s)
+{
+    return s->memory + s->cur_cap + HEADER_CAPTURE;
+}
+
+static mv_status insert_chunk(mv_archive *ar, int64_t id, int64_t seq, const void *data, size_t len,
+                              mv_error *err)
+{
+    sqlite3_stmt *st =
+        mv_archive_stmt(ar, "INSERT INTO chunks(message, seq, data) VALUES(?1, ?2, ?3)", err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_blob(st, 3, data, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "storing a message", err);
+    return MV_OK;
+}
+
+mv_status mv_blob_stage_store(mv_archive *ar, mv_blob_stage *s, int64_t *id, int *is_new,
+                              mv_error *err)
+{
+    mv_status st;
     *id = 0;
     *is_new = 0;
-    do {
-        zrc = deflate(&w->z, Z_FINISH);
-        if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) {
-            st = zerr(ar, zrc, "compressing", err);
-            goto fail;
-        }
-        if (w->z.avail_out == 0 || zrc == Z_STREAM_END)
-            if ((st = flush_chunk(w, err)) != MV_OK)
-                goto fail;
-    } while (zrc != Z_STREAM_END);
-    mv_hash_final(w->hash, sha);
-    if (sha_out)
-        memcpy(sha_out, sha, MV_SHA256_LEN);
-
-    int64_t existing;
-    if ((st = mv_archive_message_find(ar, sha, &existing, err)) != MV_OK)
-        goto fail;
-    if (existing) {
-        if ((st = mv_archive_exec(ar, "ROLLBACK TO mv_blob; RELEASE mv_blob", err)) != MV_OK)
-            goto fail;
-        w->id = 0;
-        *id = existing;
-        mv_blob_writer_abort(w);
-        return MV_OK;
-    }
+    if (!ar->in_txn)
+        return mv_error_set(err, MV_ERR_INTERNAL, "storing a message outside a transaction");
+    if ((st = mv_blob_stage_finish(s, err)) != MV_OK)
+        return st;
+    if ((st = mv_archive_message_find(ar, s->sha, id, err)) != MV_OK || *id)
+        return st;
 
     mv_mime_summary sum;
-    if ((st = mv_mime_summarize(w->header, w->header_len, &sum, err)) != MV_OK)
-        goto fail;
-    sqlite3_stmt *up = mv_archive_stmt(ar,
-                                       "UPDATE messages SET sha256 = ?2, size = ?3,"
-                                       " stored_size = ?4, chunks = ?5, date = ?6,"
-                                       " from_addr = ?7, to_addr = ?8, subject = ?9,"
-                                       " message_id = ?10 WHERE id = ?1",
-                                       err);
-    if (up == NULL) {
+    if ((st = mv_mime_summarize(s->header, s->header_len, &sum, err)) != MV_OK)
+        return st;
+    sqlite3_stmt *ins = mv_archive_stmt(ar,
+                                        "INSERT INTO messages(sha256, size, stored_size, codec,"
+                                        " dictionary, chunks, added_at, date, from_addr,"
+                                        " to_addr, subject, message_id)"
+                                        " VALUES(?1, ?2, ?3, 1, nullif(?4, 0), ?5, ?6, ?7, ?8,"
+                                        " ?9, ?10, ?11)",
+                                        err);
+    if (ins == NULL) {
         mv_mime_summary_free(&sum);
-        st = err->status;
-        goto fail;
+        return err->status;
     }
-    sqlite3_bind_int64(up, 1, w->id);
-    sqlite3_bind_blob(up, 2, sha, MV_SHA256_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(up, 3, w->size);
-    sqlite3_bind_int64(up, 4, w->stored);
-    sqlite3_bind_int64(up, 5, w->seq);
+    sqlite3_bind_blob(ins, 1, s->sha, MV_SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 2, s->size);
+    sqlite3_bind_int64(ins, 3, s->stored);
+    sqlite3_bind_int64(ins, 4, s->dict_id);
+    sqlite3_bind_int64(ins, 5, (int64_t)s->nchunks);
+    sqlite3_bind_int64(ins, 6, (int64_t)time(NULL));
     if (sum.date >= 0)
-        sqlite3_bind_int64(up, 6, sum.date);
-    sqlite3_bind_text(up, 7, sum.from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 8, sum.to, -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 9, sum.subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 10, sum.message_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(up);
-    sqlite3_reset(up);
+        sqlite3_bind_int64(ins, 7, sum.date);
+    sqlite3_bind_text(ins, 8, sum.from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 9, sum.to, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 10, sum.subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 11, sum.message_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
     mv_mime_summary_free(&sum);
-    if (rc != SQLITE_DONE) {
-        st = mv_archive_sqlerr(ar, rc, "storing a message", err);
-        goto fail;
+    if (rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "storing a message", err);
+    int64_t mid = sqlite3_last_insert_rowid(ar->db);
+
+    unsigned char *buf = NULL;
+    for (size_t i = 0; i < s->nchunks; i++) {
+        const stage_chunk *c = &s->chunks[i];
+        const void *data = c->data;
+        if (data == NULL) {
+            if (buf == NULL && (buf = malloc(MV_BLOB_CHUNK)) == NULL)
+                return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+            if (fseeko(s->spill, c->off, SEEK_SET) != 0 ||
+                fread(buf, 1, c->len, s->spill) != c->len) {
+                free(buf);
+                return mv_error_set(err, MV_ERR_IO, "cannot read a temporary file: %s",
+                                    strerror(errno));
+            }
+            data = buf;
+        }
+        if ((st = insert_chunk(ar, mid, (int64_t)i, data, c->len, err)) != MV_OK) {
+            free(buf);
+            return st;
+        }
     }
-    if ((st = mv_archive_exec(ar, "RELEASE mv_blob", err)) != MV_OK)
-        goto fail;
-    *id = w->id;
+    free(buf);
+    *id = mid;
     *is_new = 1;
-    w->id = 0;
-    mv_blob_writer_abort(w);
     return MV_OK;
-fail:
+}
+
+void mv_blob_stage_free(mv_blob_stage *s)
+{
+    if (s == NULL)
+        return;
+    if (s->z_ready)
+        deflateEnd(&s->z);
+    for (size_t i = 0; i < s->nchunks; i++)
+        free(s->chunks[i].data);
+    free(s->chunks);
+    free(s->cur);
+    if (s->spill)
+        fclose(s->spill);
+    mv_hash_free(s->hash);
+    free(s->header);
+    free(s);
+}
+
+mv_status mv_blob_writer_begin(mv_archive *ar, mv_blob_writer **out, mv_error *err)
+{
+    mv_status st;
+    *out = NULL;
+    mv_blob_writer *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+    w->ar = ar;
+    if ((st = mv_blob_codec_new(ar, &w->codec, err)) != MV_OK ||
+        (st = mv_blob_stage_begin(w->codec, &w->stage, err)) != MV_OK) {
+        mv_blob_writer_abort(w);
+        return st;
+    }
+    *out = w;
+    return MV_OK;
+}
+
+mv_status mv_blob_writer_write(mv_blob_writer *w, const void *data, size_t len, mv_error *err)
+{
+    return mv_blob_stage_write(w->stage, data, len, err);
+}
+
+mv_status mv_blob_writer_finish(mv_blob_writer *w, int64_t *id, int *is_new,
+                                unsigned char sha[MV_SHA256_LEN], mv_error *err)
+{
+    mv_status st = mv_blob_stage_store(w->ar, w->stage, id, is_new, err);
+    if (st == MV_OK && sha)
+        memcpy(sha, w->stage->sha, MV_SHA256_LEN);
     mv_blob_writer_abort(w);
     return st;
 }
@@ -262,15 +427,8 @@ void mv_blob_writer_abort(mv_blob_writer *w)
 {
     if (w == NULL)
         return;
-    /* id != 0: the savepoint is still open. After an I/O error SQLite may already have
-     * rolled the whole transaction back, in which case this fails harmlessly. */
-    if (w->id)
-        sqlite3_exec(w->ar->db, "ROLLBACK TO mv_blob; RELEASE mv_blob", NULL, NULL, NULL);
-    if (w->z_ready)
-        deflateEnd(&w->z);
-    mv_hash_free(w->hash);
-    free(w->out);
-    free(w->header);
+    mv_blob_stage_free(w->stage);
+    mv_blob_codec_free(w->codec);
     free(w);
 }
 
@@ -315,7 +473,7 @@ mv_status mv_blob_reader_open(mv_archive *ar, int64_t id, mv_blob_reader **out, 
     int zrc = inflateInit2(&r->z, 15);
     if (zrc != Z_OK) {
         mv_blob_reader_close(r);
-        return zerr(ar, zrc, "starting decompression", err);
+        return zerr(zrc, "starting decompression", err);
     }
     r->z_ready = 1;
     *out = r;

@@ -2,8 +2,9 @@
  *
  * A message is written and read as a stream of zlib-compressed chunks of at most
  * MV_BLOB_CHUNK bytes each, so memory stays fixed whatever the message size. The SHA-256 is
- * only known once the last byte is in; if the archive already holds those bytes, the
- * writer throws its chunks away (a savepoint) and returns the existing message.
+ * only known once the last byte is in, so a message is compressed into a stage first; if
+ * the archive already holds those bytes, storing the stage just returns the existing
+ * message.
  */
 #ifndef MV_BLOB_H
 #define MV_BLOB_H
@@ -19,12 +20,43 @@
 
 typedef struct mv_blob_writer mv_blob_writer;
 typedef struct mv_blob_reader mv_blob_reader;
+typedef struct mv_blob_stage mv_blob_stage;
+typedef struct mv_blob_codec mv_blob_codec;
 
-/* Must be called inside a transaction (mv_archive_begin). */
+/* --- Staging: compress and hash a message away from the archive ---
+ *
+ * Network sync compresses on its connection threads and only the short final step touches
+ * SQLite, so compression runs in parallel and a transaction never waits on the network.
+ * A codec is a snapshot of how the archive compresses new messages (level, dictionary);
+ * stages made from it may be filled on any thread, then stored by the archive's thread. */
+
+/* A private copy of the archive's current compression settings. */
+mv_status mv_blob_codec_new(mv_archive *ar, mv_blob_codec **out, mv_error *err);
+void mv_blob_codec_free(mv_blob_codec *c);
+
+/* Compressed bytes stay in memory up to MV_BLOB_STAGE_MEM, then spill to a temporary file. */
+#define MV_BLOB_STAGE_MEM (1024 * 1024)
+
+mv_status mv_blob_stage_begin(const mv_blob_codec *c, mv_blob_stage **out, mv_error *err);
+mv_status mv_blob_stage_write(mv_blob_stage *s, const void *data, size_t len, mv_error *err);
+/* Ends the compressed stream; afterwards the digest and size are known. */
+mv_status mv_blob_stage_finish(mv_blob_stage *s, mv_error *err);
+const unsigned char *mv_blob_stage_sha(const mv_blob_stage *s);
+int64_t mv_blob_stage_size(const mv_blob_stage *s);
+/* Bytes of memory the stage holds (for back-pressure accounting). */
+size_t mv_blob_stage_memory(const mv_blob_stage *s);
+/* Stores a finished stage in the archive, or finds the identical message already there.
+ * Must run inside a transaction on the archive's thread. *is_new as for the writer. */
+mv_status mv_blob_stage_store(mv_archive *ar, mv_blob_stage *s, int64_t *id, int *is_new,
+                              mv_error *err);
+void mv_blob_stage_free(mv_blob_stage *s);
+
+/* --- Writing in one go: a stage stored at finish --- */
+
 mv_status mv_blob_writer_begin(mv_archive *ar, mv_blob_writer **out, mv_error *err);
 mv_status mv_blob_writer_write(mv_blob_writer *w, const void *data, size_t len, mv_error *err);
-/* Stores the message (or finds the identical one) and frees w. *is_new is 1 when these bytes
- * were not in the archive before. sha may be NULL. */
+/* Stores the message (or finds the identical one) and frees w; must be inside a transaction.
+ * *is_new is 1 when these bytes were not in the archive before. sha may be NULL. */
 mv_status mv_blob_writer_finish(mv_blob_writer *w, int64_t *id, int *is_new,
                                 unsigned char sha[MV_SHA256_LEN], mv_error *err);
 /* Discards everything written and frees w. */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +155,7 @@ static void test_duplicate_is_stored_once(void **state)
     mv_error err = {0};
     assert_int_equal(mv_archive_totals(f->ar, &t, &err), MV_OK);
     assert_int_equal(t.messages, 1);
-    /* The duplicate's chunks were rolled back with its savepoint. */
+    /* The duplicate left no chunks behind. */
     sqlite3_stmt *st;
     sqlite3_prepare_v2(f->ar->db, "SELECT count(*) FROM chunks", -1, &st, NULL);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -204,13 +205,82 @@ static void test_abort_leaves_nothing(void **state)
     free(data);
 }
 
-static void test_writer_needs_transaction(void **state)
+static void test_store_needs_transaction(void **state)
 {
     fixture *f = *state;
     mv_error err = {0};
     mv_blob_writer *w;
-    assert_int_equal(mv_blob_writer_begin(f->ar, &w, &err), MV_ERR_INTERNAL);
-    assert_null(w);
+    int64_t id;
+    int is_new;
+    assert_int_equal(mv_blob_writer_begin(f->ar, &w, &err), MV_OK);
+    assert_int_equal(mv_blob_writer_write(w, "x\n", 2, &err), MV_OK);
+    assert_int_equal(mv_blob_writer_finish(w, &id, &is_new, NULL, &err), MV_ERR_INTERNAL);
+    assert_int_equal(id, 0);
+}
+
+/* Stages are filled away from the archive (on connection threads during sync). */
+typedef struct stage_job {
+    const mv_blob_codec *codec;
+    const unsigned char *data;
+    size_t len;
+    mv_blob_stage *stage;
+    mv_status st;
+} stage_job;
+
+static void *fill_stage(void *arg)
+{
+    stage_job *j = arg;
+    mv_error err = {0};
+    j->st = mv_blob_stage_begin(j->codec, &j->stage, &err);
+    for (size_t off = 0; j->st == MV_OK && off < j->len; off += 100000)
+        j->st = mv_blob_stage_write(j->stage, j->data + off,
+                                    j->len - off < 100000 ? j->len - off : 100000, &err);
+    if (j->st == MV_OK)
+        j->st = mv_blob_stage_finish(j->stage, &err);
+    return NULL;
+}
+
+static void test_stage_on_threads_and_spill(void **state)
+{
+    fixture *f = *state;
+    mv_error err = {0};
+    mv_blob_codec *codec;
+    assert_int_equal(mv_blob_codec_new(f->ar, &codec, &err), MV_OK);
+    /* A small message stays in memory; a large incompressible one spills to a file. */
+    size_t big = 3 * MV_BLOB_STAGE_MEM;
+    unsigned char *random = malloc(big);
+    FILE *ur = fopen("/dev/urandom", "rb");
+    assert_int_equal(fread(random, 1, big, ur), big);
+    fclose(ur);
+    unsigned char *text = make_bytes(50000, 3);
+    stage_job jobs[2] = {{codec, text, 50000, NULL, MV_OK}, {codec, random, big, NULL, MV_OK}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, fill_stage, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(jobs[0].st, MV_OK);
+    assert_int_equal(jobs[1].st, MV_OK);
+    assert_true(mv_blob_stage_memory(jobs[1].stage) < 2 * MV_BLOB_STAGE_MEM);
+    assert_int_equal(mv_blob_stage_size(jobs[1].stage), (int64_t)big);
+    unsigned char want[MV_SHA256_LEN];
+    mv_hash_sha256(random, big, want);
+    assert_memory_equal(mv_blob_stage_sha(jobs[1].stage), want, MV_SHA256_LEN);
+
+    int64_t ids[2];
+    int is_new;
+    assert_int_equal(mv_archive_begin(f->ar, &err), MV_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mv_blob_stage_store(f->ar, jobs[i].stage, &ids[i], &is_new, &err), MV_OK);
+        assert_int_equal(is_new, 1);
+        mv_blob_stage_free(jobs[i].stage);
+    }
+    assert_int_equal(mv_archive_commit(f->ar, &err), MV_OK);
+    read_back(f->ar, ids[0], text, 50000, 4096);
+    read_back(f->ar, ids[1], random, big, 65536);
+    mv_blob_codec_free(codec);
+    free(random);
+    free(text);
 }
 
 static void expect_damage(mv_archive *ar, int64_t id)
@@ -346,7 +416,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_is_stored_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_needs_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_needs_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_on_threads_and_spill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dictionary_is_used_and_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_message, setup, teardown),
