@@ -618,8 +618,8 @@ mv_status mv_archive_mailbox(mv_archive *ar, int64_t account, const char *name, 
     if (rc != SQLITE_DONE)
         return mv_archive_sqlerr(ar, rc, "reading mailboxes", err);
     st = mv_archive_stmt(ar,
-                         "INSERT INTO mailboxes(account, name, delimiter, uidvalidity, created_at)"
-                         " VALUES(?1, ?2, ?3, ?4, ?4)",
+                         "INSERT INTO mailboxes(account, name, delimiter, created_at)"
+                         " VALUES(?1, ?2, ?3, ?4)",
                          err);
     if (st == NULL)
         return err->status;
@@ -628,8 +628,6 @@ mv_status mv_archive_mailbox(mv_archive *ar, int64_t account, const char *name, 
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     if (delimiter)
         sqlite3_bind_text(st, 3, delim, -1, SQLITE_TRANSIENT);
-    /* A local folder still gets a UIDVALIDITY, so that restore and export can treat every
-     * location alike; the creation time is what IMAP servers typically use too. */
     sqlite3_bind_int64(st, 4, now());
     if ((rc = sqlite3_step(st)) != SQLITE_DONE)
         return mv_archive_sqlerr(ar, rc, "adding a mailbox", err);
@@ -789,14 +787,18 @@ mv_status mv_archive_local_file(mv_archive *ar, int64_t mailbox, int64_t message
     if (rc != SQLITE_DONE)
         return mv_archive_sqlerr(ar, rc, "reading locations", err);
 
-    /* Local mail has no server UIDs; give it the next one of its folder, as a server would. */
+    /* Local mail has no server UIDs; give it the next one of its folder, as a server would.
+     * A local folder gets a UIDVALIDITY too (its first use, as servers typically do), so that
+     * restore and export treat every location alike. */
     st = mv_archive_stmt(ar,
-                         "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ?1"
+                         "UPDATE mailboxes SET uidnext = uidnext + 1, uidvalidity ="
+                         " CASE WHEN uidvalidity = 0 THEN ?2 ELSE uidvalidity END WHERE id = ?1"
                          " RETURNING uidvalidity, uidnext - 1",
                          err);
     if (st == NULL)
         return err->status;
     sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, now());
     if ((rc = sqlite3_step(st)) != SQLITE_ROW)
         return mv_archive_sqlerr(ar, rc, "numbering a message", err);
     int64_t uidvalidity = sqlite3_column_int64(st, 0), uid = sqlite3_column_int64(st, 1);
@@ -819,6 +821,289 @@ mv_status mv_archive_local_file(mv_archive *ar, int64_t mailbox, int64_t message
     if ((rc = sqlite3_step(st)) != SQLITE_DONE)
         return mv_archive_sqlerr(ar, rc, "adding a location", err);
     *added = 1;
+    return MV_OK;
+}
+
+mv_status mv_archive_account_find(mv_archive *ar, const char *name, int64_t *id, mv_error *err)
+{
+    sqlite3_stmt *st = mv_archive_stmt(ar, "SELECT id FROM accounts WHERE name = ?1", err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "reading accounts", err);
+    return MV_OK;
+}
+
+mv_status mv_archive_mailbox_find(mv_archive *ar, int64_t account, const char *name, int64_t *id,
+                                  mv_error *err)
+{
+    sqlite3_stmt *st =
+        mv_archive_stmt(ar, "SELECT id FROM mailboxes WHERE account = ?1 AND name = ?2", err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, account);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "reading mailboxes", err);
+    return MV_OK;
+}
+
+/* Runs one prepared statement to completion; *changes gets the rows it touched. */
+static mv_status step_done(mv_archive *ar, sqlite3_stmt *st, const char *what, int *changes,
+                           mv_error *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return mv_archive_sqlerr(ar, rc, what, err);
+    if (changes)
+        *changes = sqlite3_changes(ar->db);
+    return MV_OK;
+}
+
+mv_status mv_archive_mailbox_set_info(mv_archive *ar, int64_t mailbox, char delimiter,
+                                      const char *special_use, mv_error *err)
+{
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "UPDATE mailboxes SET delimiter = ?2, special_use = ?3,"
+                                       " deleted_at = NULL WHERE id = ?1",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    char delim[2] = {delimiter, '\0'};
+    sqlite3_bind_int64(st, 1, mailbox);
+    if (delimiter)
+        sqlite3_bind_text(st, 2, delim, -1, SQLITE_TRANSIENT);
+    if (special_use && special_use[0])
+        sqlite3_bind_text(st, 3, special_use, -1, SQLITE_STATIC);
+    return step_done(ar, st, "updating a mailbox", NULL, err);
+}
+
+mv_status mv_archive_mailbox_set_state(mv_archive *ar, int64_t mailbox, const mv_mailbox_state *ms,
+                                       int finished, mv_error *err)
+{
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "UPDATE mailboxes SET uidvalidity = ?2, uidnext = ?3,"
+                                       " highestmodseq = ?4,"
+                                       " last_sync = CASE WHEN ?5 THEN ?6 ELSE last_sync END"
+                                       " WHERE id = ?1",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, ms->uidvalidity);
+    sqlite3_bind_int64(st, 3, ms->uidnext);
+    sqlite3_bind_int64(st, 4, ms->highestmodseq);
+    sqlite3_bind_int(st, 5, finished);
+    sqlite3_bind_int64(st, 6, now());
+    return step_done(ar, st, "saving sync state", NULL, err);
+}
+
+mv_status mv_archive_mailbox_reset(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                   mv_error *err)
+{
+    mv_mailbox_state ms = {uidvalidity, 1, 0, 0};
+    return mv_archive_mailbox_set_state(ar, mailbox, &ms, 0, err);
+}
+
+mv_status mv_archive_mailbox_settle(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                    int64_t *expunged, mv_error *err)
+{
+    int n = 0;
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "UPDATE locations SET expunged_at = ?3 WHERE mailbox = ?1"
+                                       " AND uidvalidity <> ?2 AND superseded_at IS NULL"
+                                       " AND expunged_at IS NULL",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    sqlite3_bind_int64(st, 3, now());
+    mv_status s = step_done(ar, st, "settling a mailbox", &n, err);
+    *expunged = n;
+    return s;
+}
+
+mv_status mv_archive_mailbox_vanished(mv_archive *ar, int64_t mailbox, int64_t *expunged,
+                                      mv_error *err)
+{
+    int n = 0;
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "UPDATE locations SET expunged_at = ?2 WHERE mailbox = ?1"
+                                       " AND superseded_at IS NULL AND expunged_at IS NULL",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, now());
+    mv_status s = step_done(ar, st, "marking a folder deleted", &n, err);
+    *expunged = n;
+    if (s != MV_OK)
+        return s;
+    st = mv_archive_stmt(ar, "UPDATE mailboxes SET deleted_at = ?2 WHERE id = ?1", err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, now());
+    return step_done(ar, st, "marking a folder deleted", NULL, err);
+}
+
+mv_status mv_archive_mailboxes(mv_archive *ar, int64_t account, mv_mailbox_cb cb, void *ctx,
+                               mv_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(ar->db,
+                                "SELECT id, name, deleted_at IS NOT NULL FROM mailboxes"
+                                " WHERE account = ?1 ORDER BY name",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return mv_archive_sqlerr(ar, rc, "listing mailboxes", err);
+    sqlite3_bind_int64(st, 1, account);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               sqlite3_column_int(st, 2))) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "listing mailboxes", err);
+    return MV_OK;
+}
+
+mv_status mv_archive_location_put(mv_archive *ar, int64_t mailbox, int64_t uidvalidity, int64_t uid,
+                                  int64_t message, const char *flags, int64_t internaldate,
+                                  int64_t modseq, int *added, mv_error *err)
+{
+    int n = 0;
+    *added = 0;
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "INSERT INTO locations(mailbox, uidvalidity, uid, message,"
+                                       " flags, internaldate, modseq, first_seen)"
+                                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, 0), ?8)"
+                                       " ON CONFLICT(mailbox, uidvalidity, uid) DO NOTHING",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    sqlite3_bind_int64(st, 3, uid);
+    sqlite3_bind_int64(st, 4, message);
+    sqlite3_bind_text(st, 5, flags, -1, SQLITE_STATIC);
+    if (internaldate >= 0)
+        sqlite3_bind_int64(st, 6, internaldate);
+    sqlite3_bind_int64(st, 7, modseq);
+    sqlite3_bind_int64(st, 8, now());
+    mv_status s = step_done(ar, st, "recording a message's place", &n, err);
+    if (s != MV_OK || n == 0)
+        return s;
+    *added = 1;
+    /* After a UIDVALIDITY change the same content reappears under new UIDs: the old entry is
+     * superseded by this one, one for one, so the folder never lists a message twice. */
+    st = mv_archive_stmt(ar,
+                         "UPDATE locations SET superseded_at = ?4 WHERE id = ("
+                         " SELECT id FROM locations WHERE mailbox = ?1 AND message = ?2"
+                         " AND uidvalidity <> ?3 AND superseded_at IS NULL ORDER BY id LIMIT 1)",
+                         err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, message);
+    sqlite3_bind_int64(st, 3, uidvalidity);
+    sqlite3_bind_int64(st, 4, now());
+    return step_done(ar, st, "recording a message's place", NULL, err);
+}
+
+mv_status mv_archive_location_flags(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                    int64_t uid, const char *flags, int64_t modseq, int64_t run,
+                                    int *changed, mv_error *err)
+{
+    *changed = 0;
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "SELECT id, flags FROM locations WHERE mailbox = ?1"
+                                       " AND uidvalidity = ?2 AND uid = ?3"
+                                       " AND expunged_at IS NULL",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    sqlite3_bind_int64(st, 3, uid);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            return MV_OK;
+        return mv_archive_sqlerr(ar, rc, "reading flags", err);
+    }
+    int64_t loc = sqlite3_column_int64(st, 0);
+    int same = strcmp((const char *)sqlite3_column_text(st, 1), flags) == 0;
+    char *old = same ? NULL : strdup((const char *)sqlite3_column_text(st, 1));
+    sqlite3_reset(st);
+    if (!same && old == NULL)
+        return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+    mv_status s = MV_OK;
+    if (!same) {
+        s = record_flag_change(ar, loc, old, flags, run, err);
+        *changed = s == MV_OK;
+    }
+    free(old);
+    if (s == MV_OK && modseq > 0) {
+        st = mv_archive_stmt(ar, "UPDATE locations SET modseq = ?2 WHERE id = ?1", err);
+        if (st == NULL)
+            return err->status;
+        sqlite3_bind_int64(st, 1, loc);
+        sqlite3_bind_int64(st, 2, modseq);
+        s = step_done(ar, st, "updating flags", NULL, err);
+    }
+    return s;
+}
+
+mv_status mv_archive_location_expunge(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                      int64_t uid, int *changed, mv_error *err)
+{
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "UPDATE locations SET expunged_at = ?4 WHERE mailbox = ?1"
+                                       " AND uidvalidity = ?2 AND uid = ?3"
+                                       " AND expunged_at IS NULL",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    sqlite3_bind_int64(st, 3, uid);
+    sqlite3_bind_int64(st, 4, now());
+    return step_done(ar, st, "marking a message expunged", changed, err);
+}
+
+mv_status mv_archive_locations(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                               mv_location_cb cb, void *ctx, mv_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(ar->db,
+                                "SELECT uid, flags FROM locations WHERE mailbox = ?1"
+                                " AND uidvalidity = ?2 AND expunged_at IS NULL ORDER BY uid",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return mv_archive_sqlerr(ar, rc, "reading locations", err);
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1))) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "reading locations", err);
     return MV_OK;
 }
 

@@ -53,6 +53,11 @@ mv_status mv_archive_account(mv_archive *ar, const char *name, const char *proto
 mv_status mv_archive_mailbox(mv_archive *ar, int64_t account, const char *name, char delimiter,
                              int64_t *id, mv_error *err);
 
+/* Lookups that never create: *id = 0 when there is no such row. */
+mv_status mv_archive_account_find(mv_archive *ar, const char *name, int64_t *id, mv_error *err);
+mv_status mv_archive_mailbox_find(mv_archive *ar, int64_t account, const char *name, int64_t *id,
+                                  mv_error *err);
+
 typedef struct mv_mailbox_state {
     int64_t uidvalidity;
     int64_t uidnext;
@@ -75,6 +80,52 @@ mv_status mv_archive_message_resolve(mv_archive *ar, const char *spec, int64_t *
 mv_status mv_archive_local_file(mv_archive *ar, int64_t mailbox, int64_t message, const char *flags,
                                 int64_t internaldate, int64_t run, int *added, int *flags_changed,
                                 mv_error *err);
+
+/* --- Sync state (IMAP and POP3) --- */
+
+/* Records what the server says about a folder; clears a previous deleted_at. */
+mv_status mv_archive_mailbox_set_info(mv_archive *ar, int64_t mailbox, char delimiter,
+                                      const char *special_use, mv_error *err);
+/* Stores the folder's sync state; last_sync is set to now when finished is 1. */
+mv_status mv_archive_mailbox_set_state(mv_archive *ar, int64_t mailbox, const mv_mailbox_state *st,
+                                       int finished, mv_error *err);
+/* The folder's UIDVALIDITY changed: start again from UID 1 under the new value. Locations
+ * under the old one stay; each is marked superseded when the same content reappears under
+ * the new UIDVALIDITY (mv_archive_location_put), and the rest are marked expunged by
+ * mv_archive_mailbox_settle once the folder is fully fetched again. */
+mv_status mv_archive_mailbox_reset(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                   mv_error *err);
+/* After a complete fetch of the folder: locations under other UIDVALIDITYs that were not
+ * matched by content are marked expunged. *expunged counts them. */
+mv_status mv_archive_mailbox_settle(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                    int64_t *expunged, mv_error *err);
+/* The folder is gone from the server: deleted_at, and its messages count as expunged. */
+mv_status mv_archive_mailbox_vanished(mv_archive *ar, int64_t mailbox, int64_t *expunged,
+                                      mv_error *err);
+
+typedef int (*mv_mailbox_cb)(void *ctx, int64_t id, const char *name, int deleted);
+mv_status mv_archive_mailboxes(mv_archive *ar, int64_t account, mv_mailbox_cb cb, void *ctx,
+                               mv_error *err);
+
+/* A message seen on the server at (mailbox, uidvalidity, uid). A location already recorded
+ * there is left alone (*added = 0). */
+mv_status mv_archive_location_put(mv_archive *ar, int64_t mailbox, int64_t uidvalidity, int64_t uid,
+                                  int64_t message, const char *flags, int64_t internaldate,
+                                  int64_t modseq, int *added, mv_error *err);
+/* New flags for a known location; a change is recorded in flag_history. Unknown UIDs and
+ * expunged locations are ignored. */
+mv_status mv_archive_location_flags(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                    int64_t uid, const char *flags, int64_t modseq, int64_t run,
+                                    int *changed, mv_error *err);
+/* The server no longer has this UID: the location gets an expunged-at time (the message
+ * stays). *changed is 0 if it was unknown or already expunged. */
+mv_status mv_archive_location_expunge(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                                      int64_t uid, int *changed, mv_error *err);
+
+typedef int (*mv_location_cb)(void *ctx, int64_t uid, const char *flags);
+/* Live (not expunged) locations of the folder under uidvalidity, in UID order. */
+mv_status mv_archive_locations(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
+                               mv_location_cb cb, void *ctx, mv_error *err);
 
 /* Runs record what each command did, for `status` and for post-mortems. */
 mv_status mv_archive_run_begin(mv_archive *ar, int64_t account, const char *command, int64_t *run,
