@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "archive.h"
@@ -32,6 +33,7 @@ typedef struct mv_cli {
     const char *command;
     const char *archive; /* --archive, or NULL for the default path */
     const char *account; /* --account, default "local" */
+    const char *config;  /* --config, or NULL for the default location */
     int quiet;
     int lock_wait_ms;
     int progress; /* stderr is a terminal and not --quiet */
@@ -39,13 +41,26 @@ typedef struct mv_cli {
 } mv_cli;
 
 /* Long options every command accepts; handled by mv_cli_global_option. */
-#define MV_CLI_GLOBAL_OPTIONS                                                                      \
-    {"archive", required_argument, NULL, 'A'}, {"account", required_argument, NULL, 'a'},          \
-        {"quiet", no_argument, NULL, 'q'}, {"lock-wait", required_argument, NULL, 'W'},            \
-    {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
-#define MV_CLI_GLOBAL_SHORT "A:a:qW:h"
+/* clang-format off */
+#define MV_CLI_GLOBAL_OPTIONS                                        \
+    {"archive", required_argument, NULL, 'A'},                       \
+    {"account", required_argument, NULL, 'a'},                       \
+    {"quiet", no_argument, NULL, 'q'},                               \
+    {"lock-wait", required_argument, NULL, 'W'},                     \
+    {"config", required_argument, NULL, 'C'},                        \
+    {"help", no_argument, NULL, 'h'}
+/* clang-format on */
+#define MV_CLI_GLOBAL_SHORT "A:a:qW:C:h"
+
+/* Parses the command's options (its own and the global ones). Returns the option character,
+ * -1 at the end, -2 after printing a usage error (return MV_EXIT_USAGE), -3 after printing
+ * the command's help (return MV_EXIT_OK). */
+int mv_cli_next_option(mv_cli *cli, int argc, char **argv, const char *shortopts,
+                       const struct option *own);
+
+/* The configuration from --config or the default place; warnings go to stderr. */
+struct mv_config;
+mv_status mv_cli_load_config(mv_cli *cli, struct mv_config **cfg, mv_error *err);
 
 /* 1: handled; 0: not a global option; -1: bad value (message printed). */
 int mv_cli_global_option(mv_cli *cli, int c, const char *arg);
@@ -56,6 +71,8 @@ int mv_cli_fail(mv_cli *cli, const mv_error *err);
 int mv_cli_usage_error(mv_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 const char *mv_cli_archive_path(mv_cli *cli);
+/* $XDG_DATA_HOME/mailvault or ~/.local/share/mailvault (buf of PATH_MAX). */
+const char *mv_cli_data_home(char *buf, size_t cap);
 mv_status mv_cli_open(mv_cli *cli, mv_archive_mode mode, mv_archive **ar, mv_error *err);
 
 /* "1.5 MiB"; buf of at least 32 bytes. */
@@ -73,5 +90,9 @@ int mv_cmd_show(mv_cli *cli, int argc, char **argv);
 int mv_cmd_export(mv_cli *cli, int argc, char **argv);
 int mv_cmd_verify(mv_cli *cli, int argc, char **argv);
 int mv_cmd_stats(mv_cli *cli, int argc, char **argv);
+int mv_cmd_sync(mv_cli *cli, int argc, char **argv);
+
+/* Writes s as a JSON string literal (with quotes). */
+void mv_cli_json_string(FILE *f, const char *s);
 
 #endif

@@ -12,47 +12,7 @@
 #include "export.h"
 #include "hash.h"
 #include "import.h"
-
-/* Parses the command's options. spec lists the command's own options; every command also
- * takes the global ones. Returns the option character, -1 at the end, or -2 after printing
- * a usage error (the caller returns MV_EXIT_USAGE), -3 after printing help. */
-static int next_option(mv_cli *cli, int argc, char **argv, const char *shortopts,
-                       const struct option *own, int *longindex)
-{
-    static const struct option global[] = {MV_CLI_GLOBAL_OPTIONS};
-    struct option all[24];
-    size_t n = 0;
-    for (; own && own[n].name && n < 16; n++)
-        all[n] = own[n];
-    for (size_t i = 0; i < sizeof global / sizeof global[0]; i++)
-        all[n++] = global[i];
-    memset(&all[n], 0, sizeof all[n]);
-
-    char spec[64];
-    snprintf(spec, sizeof spec, ":%s%s", shortopts, MV_CLI_GLOBAL_SHORT);
-    opterr = 0;
-    int c = getopt_long(argc, argv, spec, all, longindex);
-    if (c == -1)
-        return -1;
-    if (c == '?') {
-        mv_cli_usage_error(cli, "unknown option \"%s\"", argv[optind - 1]);
-        return -2;
-    }
-    if (c == ':') {
-        mv_cli_usage_error(cli, "option \"%s\" needs a value", argv[optind - 1]);
-        return -2;
-    }
-    if (c == 'h') {
-        mv_cli_help(cli->command);
-        return -3;
-    }
-    int g = mv_cli_global_option(cli, c, optarg);
-    if (g < 0)
-        return -2;
-    if (g > 0)
-        return next_option(cli, argc, argv, shortopts, own, longindex);
-    return c;
-}
+#include "source.h"
 
 #define OPTION_END(c)                                                                              \
     if ((c) == -2)                                                                                 \
@@ -67,7 +27,7 @@ int mv_cmd_init(mv_cli *cli, int argc, char **argv)
     static const struct option opts[] = {{"no-dictionary", no_argument, NULL, 'D'},
                                          {NULL, 0, NULL, 0}};
     int c, no_dict = 0;
-    while ((c = next_option(cli, argc, argv, "", opts, NULL)) >= 0)
+    while ((c = mv_cli_next_option(cli, argc, argv, "", opts)) >= 0)
         if (c == 'D')
             no_dict = 1;
     OPTION_END(c);
@@ -129,7 +89,7 @@ int mv_cmd_import(mv_cli *cli, int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     mv_import_options io = {0};
     int c;
-    while ((c = next_option(cli, argc, argv, "f:", opts, NULL)) >= 0) {
+    while ((c = mv_cli_next_option(cli, argc, argv, "f:", opts)) >= 0) {
         if (c == 'f') {
             if (optarg[0] == '\0' || optarg[0] == '/' || optarg[strlen(optarg) - 1] == '/')
                 return mv_cli_usage_error(cli, "bad folder name \"%s\"", optarg);
@@ -259,8 +219,12 @@ static int print_message(void *ctx, const mv_message_info *m)
         printf("%s  %s\n", hex, m->folder);
         return 0;
     }
-    printf("%6lld  %-16s  %-24.24s  %-24.24s  %s%s\n", (long long)m->id,
-           mv_cli_date(m->date >= 0 ? m->date : m->internaldate, d, sizeof d), m->folder,
+    /* Flags as Maildir letters (D F P R S T): compact, and familiar from mutt and mbsync. */
+    char letters[16];
+    if (mv_source_flags_to_maildir(m->flags ? m->flags : "", letters, sizeof letters) < 0)
+        letters[0] = '\0';
+    printf("%6lld  %-16s  %-20.20s  %-6s  %-24.24s  %s%s\n", (long long)m->id,
+           mv_cli_date(m->date >= 0 ? m->date : m->internaldate, d, sizeof d), m->folder, letters,
            m->from ? m->from : "-", m->subject ? m->subject : "(no subject)",
            m->expunged_at ? "  [deleted on server]" : "");
     return 0;
@@ -275,7 +239,7 @@ int mv_cmd_list(mv_cli *cli, int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int c, messages = 0, expunged = 0, sha_only = 0;
     const char *folder = NULL;
-    while ((c = next_option(cli, argc, argv, "mf:", opts, NULL)) >= 0) {
+    while ((c = mv_cli_next_option(cli, argc, argv, "mf:", opts)) >= 0) {
         if (c == 'm')
             messages = 1;
         else if (c == 'f')
@@ -324,7 +288,7 @@ int mv_cmd_show(mv_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"raw", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
     int c;
-    while ((c = next_option(cli, argc, argv, "", opts, NULL)) >= 0)
+    while ((c = mv_cli_next_option(cli, argc, argv, "", opts)) >= 0)
         ;
     OPTION_END(c);
     if (optind + 1 != argc)
@@ -366,7 +330,7 @@ int mv_cmd_export(mv_cli *cli, int argc, char **argv)
     mv_export_options eo = {.include_expunged = 1};
     const char *format = NULL;
     int c;
-    while ((c = next_option(cli, argc, argv, "F:o:f:", opts, NULL)) >= 0) {
+    while ((c = mv_cli_next_option(cli, argc, argv, "F:o:f:", opts)) >= 0) {
         if (c == 'F')
             format = optarg;
         else if (c == 'o')
@@ -433,7 +397,7 @@ static void print_damage(void *ctx, const mv_damage *d)
 int mv_cmd_verify(mv_cli *cli, int argc, char **argv)
 {
     int c;
-    while ((c = next_option(cli, argc, argv, "", NULL, NULL)) >= 0)
+    while ((c = mv_cli_next_option(cli, argc, argv, "", NULL)) >= 0)
         ;
     OPTION_END(c);
     if (optind < argc)
@@ -480,7 +444,7 @@ static int print_folder_stats(void *ctx, const mv_folder_info *f)
 int mv_cmd_stats(mv_cli *cli, int argc, char **argv)
 {
     int c;
-    while ((c = next_option(cli, argc, argv, "", NULL, NULL)) >= 0)
+    while ((c = mv_cli_next_option(cli, argc, argv, "", NULL)) >= 0)
         ;
     OPTION_END(c);
     if (optind < argc)

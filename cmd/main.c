@@ -22,7 +22,7 @@ static const struct {
 } commands[] = {
     {"init", mv_cmd_init},   {"import", mv_cmd_import}, {"list", mv_cmd_list},
     {"show", mv_cmd_show},   {"export", mv_cmd_export}, {"verify", mv_cmd_verify},
-    {"stats", mv_cmd_stats},
+    {"stats", mv_cmd_stats}, {"sync", mv_cmd_sync},
 };
 
 int mv_cli_exit_code(mv_status st)
@@ -97,6 +97,9 @@ int mv_cli_global_option(mv_cli *cli, int c, const char *arg)
             return mv_cli_usage_error(cli, "bad account name \"%s\"", arg), -1;
         cli->account = arg;
         return 1;
+    case 'C':
+        cli->config = arg;
+        return 1;
     case 'q':
         cli->quiet = 1;
         cli->progress = 0;
@@ -114,20 +117,79 @@ int mv_cli_global_option(mv_cli *cli, int c, const char *arg)
     return 0;
 }
 
-const char *mv_cli_archive_path(mv_cli *cli)
+const char *mv_cli_data_home(char *buf, size_t cap)
 {
-    if (cli->archive)
-        return cli->archive;
     /* One archive per account, where XDG says application data lives. */
     const char *xdg = getenv("XDG_DATA_HOME");
     const char *home = getenv("HOME");
     if (xdg && xdg[0] == '/')
-        snprintf(cli->default_path, sizeof cli->default_path, "%s/mailvault/%s.sqlite", xdg,
-                 cli->account);
+        snprintf(buf, cap, "%s/mailvault", xdg);
     else
-        snprintf(cli->default_path, sizeof cli->default_path, "%s/.local/share/mailvault/%s.sqlite",
-                 home && home[0] ? home : ".", cli->account);
+        snprintf(buf, cap, "%s/.local/share/mailvault", home && home[0] ? home : ".");
+    return buf;
+}
+
+const char *mv_cli_archive_path(mv_cli *cli)
+{
+    char dir[PATH_MAX - 256];
+    if (cli->archive)
+        return cli->archive;
+    snprintf(cli->default_path, sizeof cli->default_path, "%s/%.200s.sqlite",
+             mv_cli_data_home(dir, sizeof dir), cli->account);
     return cli->default_path;
+}
+
+int mv_cli_next_option(mv_cli *cli, int argc, char **argv, const char *shortopts,
+                       const struct option *own)
+{
+    static const struct option global[] = {MV_CLI_GLOBAL_OPTIONS};
+    struct option all[32];
+    size_t n = 0;
+    for (; own && own[n].name && n < 24; n++)
+        all[n] = own[n];
+    for (size_t i = 0; i < sizeof global / sizeof global[0]; i++)
+        all[n++] = global[i];
+    memset(&all[n], 0, sizeof all[n]);
+
+    char spec[80];
+    snprintf(spec, sizeof spec, ":%s%s", shortopts, MV_CLI_GLOBAL_SHORT);
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, spec, all, NULL);
+        if (c == -1)
+            return -1;
+        if (c == '?') {
+            mv_cli_usage_error(cli, "unknown option \"%s\"", argv[optind - 1]);
+            return -2;
+        }
+        if (c == ':') {
+            mv_cli_usage_error(cli, "option \"%s\" needs a value", argv[optind - 1]);
+            return -2;
+        }
+        if (c == 'h') {
+            mv_cli_help(cli->command);
+            return -3;
+        }
+        int g = mv_cli_global_option(cli, c, optarg);
+        if (g < 0)
+            return -2;
+        if (g == 0)
+            return c;
+    }
+}
+
+void mv_cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
 }
 
 mv_status mv_cli_open(mv_cli *cli, mv_archive_mode mode, mv_archive **ar, mv_error *err)
@@ -184,6 +246,8 @@ int main(int argc, char **argv)
     /* A file size limit (ulimit -f) must surface as a write error that rolls back the
      * transaction, not as a signal that kills us mid-commit. */
     signal(SIGXFSZ, SIG_IGN);
+    /* Once, before any thread exists (sync runs connections on threads). */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
 
     /* Global options before the command; each command accepts them after it too. */
     static const struct option longopts[] = {
@@ -231,7 +295,8 @@ int main(int argc, char **argv)
         optind = 0; /* 0, not 1: makes glibc reinitialise getopt, including permutation */
         int rc = commands[i].run(&cli, sub_argc, sub_argv);
         mv_mime_shutdown();
-        if (fflush(stdout) != 0 && rc == MV_EXIT_OK) {
+        /* A reader that went away (`| head`) is not an error worth a message. */
+        if (fflush(stdout) != 0 && rc == MV_EXIT_OK && errno != EPIPE) {
             fprintf(stderr, "%s: writing output: %s\n", cli.prog, strerror(errno));
             rc = MV_EXIT_INTERNAL;
         }
