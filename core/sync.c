@@ -22,9 +22,9 @@
 #include "blob.h"
 #include "imap.h"
 
-#define BATCH_UIDS 250
-#define IN_FLIGHT 4
-#define QUEUE_MEMORY (24 * 1024 * 1024)
+#define BATCH_UIDS 100
+#define IN_FLIGHT 3
+#define QUEUE_MEMORY (16 * 1024 * 1024)
 #define MAX_MESSAGE (1024ull * 1024 * 1024)
 #define RETRIES 3
 #define NAME_MAX_BYTES 1024
