@@ -42,6 +42,9 @@ struct mv_imap {
     int closed; /* the server closed the connection */
     int broken; /* a protocol or I/O error: the connection cannot be trusted */
     char bye[200];
+    /* libcurl writes error details here on any later failure too (curl_easy_recv), so it
+     * lives as long as the handle. */
+    char curl_error[CURL_ERROR_SIZE];
 };
 
 static void trace(mv_imap *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -95,11 +98,11 @@ static mv_status on_response(void *ctx, const mv_imap_response *r, mv_error *err
                                 c->where, r->tag);
         p->done = 1;
         copy_result(&p->res, r);
-        trace(c, "S: %s %s [%s] %s", r->tag,
+        trace(c, "S: %s %s %s%s%s%s", r->tag,
               r->status == MV_IMAP_OK   ? "OK"
               : r->status == MV_IMAP_NO ? "NO"
                                         : "BAD",
-              p->res.code, p->res.text);
+              p->res.code[0] ? "[" : "", p->res.code, p->res.code[0] ? "] " : "", p->res.text);
         return MV_OK;
     }
     if (r->kind == MV_IMAP_RESP_CONTINUE)
@@ -160,7 +163,7 @@ static mv_status conn_error(mv_imap *c, CURLcode rc, const char *what, mv_error 
 {
     c->broken = 1;
     return mv_error_set(err, MV_ERR_CONNECT, "%s: connection lost while %s (%s)", c->where, what,
-                        curl_easy_strerror(rc));
+                        c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
 }
 
 /* Sends what is queued as far as the socket takes it. *progress is set when bytes went. */
@@ -402,13 +405,14 @@ mv_status mv_imap_connect(const mv_imap_login *l, mv_imap **out, mv_error *err)
         return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
     }
 
-    char url[400], detail[CURL_ERROR_SIZE] = "";
+    char url[400];
+    const char *detail = c->curl_error;
     snprintf(url, sizeof url, "%s://%s/", l->tls == MV_TLS_IMPLICIT ? "imaps" : "imap", c->where);
     CURL *h = c->curl;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_error);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)(c->timeout_ms / 1000));
     /* libcurl's IMAP login has no timeout of its own in CONNECT_ONLY mode; bound the whole
      * connect phase (TCP, TLS, greeting, CAPABILITY, SASL). */

@@ -4,7 +4,8 @@
 
 D=$T/dovecot
 mkdir -p "$D"
-trap 'mv_dovecot_stop >/dev/null 2>&1; _mv_cleanup' EXIT
+proxy=
+trap '[ -n "$proxy" ] && kill "$proxy" 2>/dev/null; mv_dovecot_stop >/dev/null 2>&1; _mv_cleanup' EXIT
 mv_dovecot_init "$D" >/dev/null
 mv_dovecot_add_user alice secret
 mv_dovecot_add_user bob hunter2
