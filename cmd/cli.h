@@ -32,12 +32,13 @@ typedef struct mv_cli {
     const char *prog;
     const char *command;
     const char *archive; /* --archive, or NULL for the default path */
-    const char *account; /* --account, default "local" */
+    const char *account; /* --account; see mv_cli_archive_path */
     const char *config;  /* --config, or NULL for the default location */
     int quiet;
     int lock_wait_ms;
     int progress; /* stderr is a terminal and not --quiet */
     char default_path[PATH_MAX];
+    char account_buf[256];
 } mv_cli;
 
 /* Long options every command accepts; handled by mv_cli_global_option. */
@@ -70,7 +71,10 @@ int mv_cli_exit_code(mv_status st);
 int mv_cli_fail(mv_cli *cli, const mv_error *err);
 int mv_cli_usage_error(mv_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-const char *mv_cli_archive_path(mv_cli *cli);
+/* The archive to use: --archive; else the account's (--account, or the only one in the
+ * configuration) as configured; else $XDG_DATA_HOME/mailvault/ACCOUNT.sqlite with ACCOUNT
+ * "local". Sets cli->account. */
+mv_status mv_cli_archive_path(mv_cli *cli, const char **path, mv_error *err);
 /* $XDG_DATA_HOME/mailvault or ~/.local/share/mailvault (buf of PATH_MAX). */
 const char *mv_cli_data_home(char *buf, size_t cap);
 mv_status mv_cli_open(mv_cli *cli, mv_archive_mode mode, mv_archive **ar, mv_error *err);
@@ -91,6 +95,9 @@ int mv_cmd_export(mv_cli *cli, int argc, char **argv);
 int mv_cmd_verify(mv_cli *cli, int argc, char **argv);
 int mv_cmd_stats(mv_cli *cli, int argc, char **argv);
 int mv_cmd_sync(mv_cli *cli, int argc, char **argv);
+
+/* Writes s cut or padded to width characters. */
+void mv_cli_column(FILE *f, const char *s, int width);
 
 /* Writes s as a JSON string literal (with quotes). */
 void mv_cli_json_string(FILE *f, const char *s);

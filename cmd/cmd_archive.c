@@ -38,7 +38,9 @@ int mv_cmd_init(mv_cli *cli, int argc, char **argv)
     mv_archive *ar;
     mv_archive_options o = {
         .mode = MV_ARCHIVE_CREATE, .lock_wait_ms = cli->lock_wait_ms, .no_dictionary = no_dict};
-    if (mv_archive_open(mv_cli_archive_path(cli), &o, &ar, &err) != MV_OK)
+    const char *path;
+    if (mv_cli_archive_path(cli, &path, &err) != MV_OK ||
+        mv_archive_open(path, &o, &ar, &err) != MV_OK)
         return mv_cli_fail(cli, &err);
     if (!cli->quiet)
         printf("%s archive %s\n",
@@ -223,9 +225,12 @@ static int print_message(void *ctx, const mv_message_info *m)
     char letters[16];
     if (mv_source_flags_to_maildir(m->flags ? m->flags : "", letters, sizeof letters) < 0)
         letters[0] = '\0';
-    printf("%6lld  %-16s  %-20.20s  %-6s  %-24.24s  %s%s\n", (long long)m->id,
-           mv_cli_date(m->date >= 0 ? m->date : m->internaldate, d, sizeof d), m->folder, letters,
-           m->from ? m->from : "-", m->subject ? m->subject : "(no subject)",
+    printf("%6lld  %-16s  ", (long long)m->id,
+           mv_cli_date(m->date >= 0 ? m->date : m->internaldate, d, sizeof d));
+    mv_cli_column(stdout, m->folder, 20);
+    printf("  %-6s  ", letters);
+    mv_cli_column(stdout, m->from ? m->from : "-", 24);
+    printf("  %s%s\n", m->subject ? m->subject : "(no subject)",
            m->expunged_at ? "  [deleted on server]" : "");
     return 0;
 }

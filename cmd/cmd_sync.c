@@ -121,8 +121,8 @@ static void print_table(const mv_account *a, const mv_sync_report *rep, int dry_
                (long long)rep->vanished_folders, rep->vanished_folders == 1 ? "" : "s");
 }
 
-static int sync_account(mv_cli *cli, const mv_account *a, int dry_run, int json, int connections,
-                        int trace, int first_json)
+static int sync_account(mv_cli *cli, const mv_account *a, int dry_run, int json, int verbose,
+                        int connections, int trace, int first_json)
 {
     mv_error err = {0};
     char *secret = NULL;
@@ -172,7 +172,7 @@ static int sync_account(mv_cli *cli, const mv_account *a, int dry_run, int json,
 
     if (json)
         print_json(a, archive, &rep, st, &err, dry_run, first_json);
-    else if (cli->progress)
+    else if ((cli->progress || verbose) && !cli->quiet)
         print_table(a, &rep, dry_run);
     /* Failures always reach stderr, one line per folder, so cron mails them. */
     for (size_t i = 0; i < rep.nfolders; i++)
@@ -202,14 +202,15 @@ static int worse(int a, int b)
 
 int mv_cmd_sync(mv_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"connections", required_argument, NULL, 'c'},
-                                         {"trace", no_argument, NULL, 't'},
-                                         {NULL, 0, NULL, 0}};
-    int c, dry_run = 0, json = 0, connections = 0, trace = 0;
-    while ((c = mv_cli_next_option(cli, argc, argv, "nj", opts)) >= 0) {
-        if (c == 'n')
+    static const struct option opts[] = {
+        {"dry-run", no_argument, NULL, 'n'},           {"json", no_argument, NULL, 'j'},
+        {"connections", required_argument, NULL, 'c'}, {"trace", no_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},           {NULL, 0, NULL, 0}};
+    int c, dry_run = 0, json = 0, connections = 0, trace = 0, verbose = 0;
+    while ((c = mv_cli_next_option(cli, argc, argv, "njv", opts)) >= 0) {
+        if (c == 'v')
+            verbose = 1;
+        else if (c == 'n')
             dry_run = 1;
         else if (c == 'j')
             json = 1;
@@ -247,6 +248,8 @@ int mv_cmd_sync(mv_cli *cli, int argc, char **argv)
             }
             chosen[n++] = a;
         }
+    } else if (cli->account && mv_config_find(cfg, cli->account)) {
+        chosen[n++] = mv_config_find(cfg, cli->account);
     } else if (mv_config_count(cfg) == 1) {
         chosen[n++] = mv_config_account(cfg, 0);
     } else {
@@ -267,7 +270,8 @@ int mv_cmd_sync(mv_cli *cli, int argc, char **argv)
     if (json)
         printf("[");
     for (size_t i = 0; i < n; i++)
-        rc = worse(rc, sync_account(cli, chosen[i], dry_run, json, connections, trace, i == 0));
+        rc = worse(
+            rc, sync_account(cli, chosen[i], dry_run, json, verbose, connections, trace, i == 0));
     if (json)
         printf("]\n");
     mv_config_free(cfg);

@@ -18,6 +18,7 @@ static const char overview[] =
     "  export    write archived mail out as Maildir, mbox or .eml files\n"
     "  verify    re-read every message and check it against its SHA-256\n"
     "  stats     sizes, compression ratio, per-folder figures\n"
+    "  sync      mirror IMAP accounts from the configuration into their archives\n"
     "  help CMD  help for one command\n"
     "\n"
     "Global options (also accepted after the command):\n"
@@ -25,6 +26,8 @@ static const char overview[] =
     "                     $XDG_DATA_HOME/mailvault/ACCOUNT.sqlite, or\n"
     "                     ~/.local/share/mailvault/ACCOUNT.sqlite)\n"
     "  --account NAME     account whose archive to use (default: local)\n"
+    "  --config PATH      configuration file (default: $XDG_CONFIG_HOME/mailvault/config,\n"
+    "                     or ~/.config/mailvault/config)\n"
     "  --lock-wait SECS   if another mailvault is writing the archive, wait this long\n"
     "                     (default: fail at once with exit code 6)\n"
     "  -q, --quiet        only errors on stderr (no progress)\n"
@@ -121,6 +124,36 @@ static const struct {
      "Decompresses every stored message, recomputes its SHA-256 and size, and runs SQLite's\n"
      "integrity and foreign-key checks. Prints one line per problem, naming the damaged\n"
      "message and the folders it is filed in; exits 8 if anything is damaged.\n"},
+    {"sync",
+     "usage: mailvault sync [--dry-run] [--json] [-v] [--connections N] [--trace] [ACCOUNT...]\n"
+     "\n"
+     "Mirrors each IMAP account of the configuration into its archive, fetching only what\n"
+     "changed since the last run. With no ACCOUNT: the --account one, or the only one\n"
+     "configured.\n"
+     "Nothing on the server changes: folders are opened with EXAMINE and bodies fetched with\n"
+     "BODY.PEEK[]. Per folder, new mail (UIDs from the stored UIDNEXT on) is fetched in\n"
+     "pipelined batches, each committed together with the folder's state, so an interrupted\n"
+     "run resumes where it stopped; flag changes are recorded in the flag history; mail deleted\n"
+     "on the server stays archived, marked as deleted; a folder whose UIDVALIDITY changed is\n"
+     "fetched again and matched by content. Folders unchanged since the last run (per\n"
+     "LIST-STATUS) are skipped. A dropped connection is retried with backoff.\n"
+     "\n"
+     "  --dry-run        report what would be fetched, flag changes and deletions; write\n"
+     "                   nothing\n"
+     "  --json           a JSON report on stdout (per folder: new, stored, bytes,\n"
+     "                   flag_changes, expunged, seconds, status, error)\n"
+     "  --connections N  parallel IMAP connections, 1 to 16 (default: the account's\n"
+     "                   `connections`, else 2)\n"
+     "  -v, --verbose    print the per-folder table even when not on a terminal\n"
+     "  --trace          print the IMAP conversation to stderr (never the login)\n"
+     "\n"
+     "On a terminal a progress line shows folders, messages, bytes, rate and ETA, then a\n"
+     "table per folder; otherwise (cron) or with --quiet only errors are printed, one line\n"
+     "per failed folder. Exit codes: 0 all folders synced; 3 some folders failed (the others\n"
+     "are done); 5/6/7 archive errors; 9 configuration (e.g. a password over an unencrypted\n"
+     "connection without allow_plaintext); 10 connection; 11 TLS; 12 authentication.\n"
+     "Account settings (host, tls, user, passcmd, include/exclude, ...) are described in\n"
+     "README.md and examples/config/.\n"},
     {"stats",
      "usage: mailvault stats\n"
      "\n"
@@ -135,7 +168,8 @@ void mv_cli_help(const char *command)
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
             if (strcmp(texts[i].name, command) == 0) {
                 fputs(texts[i].text, stdout);
-                fputs("\nGlobal options (--archive, --account, --lock-wait, --quiet) and exit "
+                fputs("\nGlobal options (--archive, --account, --config, --lock-wait, --quiet) and "
+                      "exit "
                       "codes: `mailvault --help`.\n",
                       stdout);
                 return;

@@ -14,6 +14,7 @@
 #include <gmime/gmime.h>
 
 #include "cli.h"
+#include "config.h"
 #include "mime.h"
 
 static const struct {
@@ -129,16 +130,6 @@ const char *mv_cli_data_home(char *buf, size_t cap)
     return buf;
 }
 
-const char *mv_cli_archive_path(mv_cli *cli)
-{
-    char dir[PATH_MAX - 256];
-    if (cli->archive)
-        return cli->archive;
-    snprintf(cli->default_path, sizeof cli->default_path, "%s/%.200s.sqlite",
-             mv_cli_data_home(dir, sizeof dir), cli->account);
-    return cli->default_path;
-}
-
 int mv_cli_next_option(mv_cli *cli, int argc, char **argv, const char *shortopts,
                        const struct option *own)
 {
@@ -178,6 +169,23 @@ int mv_cli_next_option(mv_cli *cli, int argc, char **argv, const char *shortopts
     }
 }
 
+void mv_cli_column(FILE *f, const char *s, int width)
+{
+    /* Counted in characters, not bytes, and never cut inside a UTF-8 sequence. Wide (CJK)
+     * characters still count as one: good enough for a listing. */
+    const unsigned char *p = (const unsigned char *)s;
+    int n = 0;
+    while (*p && n < width) {
+        size_t len = *p < 0x80 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+        size_t have = strnlen((const char *)p, len);
+        fwrite(p, 1, have, f);
+        p += have;
+        n++;
+    }
+    for (; n < width; n++)
+        fputc(' ', f);
+}
+
 void mv_cli_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -192,10 +200,49 @@ void mv_cli_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+mv_status mv_cli_archive_path(mv_cli *cli, const char **path, mv_error *err)
+{
+    char dir[PATH_MAX - 256];
+    *path = cli->default_path;
+    if (cli->archive) {
+        *path = cli->archive;
+        if (cli->account == NULL)
+            cli->account = "local";
+        return MV_OK;
+    }
+    /* The account's archive as configured; without --account, the only configured account;
+     * failing both, the "local" account's default place. */
+    mv_config *cfg = NULL;
+    mv_status st = mv_cli_load_config(cli, &cfg, err);
+    if (st != MV_OK)
+        return st;
+    const mv_account *a = NULL;
+    if (cli->account)
+        a = mv_config_find(cfg, cli->account);
+    else if (mv_config_count(cfg) == 1)
+        a = mv_config_account(cfg, 0);
+    if (a) {
+        snprintf(cli->default_path, sizeof cli->default_path, "%s", a->archive);
+        snprintf(cli->account_buf, sizeof cli->account_buf, "%s", a->name);
+        cli->account = cli->account_buf;
+    } else {
+        if (cli->account == NULL)
+            cli->account = "local";
+        snprintf(cli->default_path, sizeof cli->default_path, "%s/%.200s.sqlite",
+                 mv_cli_data_home(dir, sizeof dir), cli->account);
+    }
+    mv_config_free(cfg);
+    return MV_OK;
+}
+
 mv_status mv_cli_open(mv_cli *cli, mv_archive_mode mode, mv_archive **ar, mv_error *err)
 {
     mv_archive_options o = {.mode = mode, .lock_wait_ms = cli->lock_wait_ms};
-    return mv_archive_open(mv_cli_archive_path(cli), &o, ar, err);
+    const char *path;
+    mv_status st = mv_cli_archive_path(cli, &path, err);
+    if (st != MV_OK)
+        return st;
+    return mv_archive_open(path, &o, ar, err);
 }
 
 const char *mv_cli_bytes(int64_t n, char *buf, size_t cap)
@@ -240,7 +287,6 @@ int main(int argc, char **argv)
 {
     mv_cli cli = {0};
     cli.prog = "mailvault";
-    cli.account = "local";
     cli.progress = isatty(STDERR_FILENO);
 
     /* A file size limit (ulimit -f) must surface as a write error that rolls back the
