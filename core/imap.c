@@ -42,6 +42,7 @@ struct mv_imap {
     int closed; /* the server closed the connection */
     int broken; /* a protocol or I/O error: the connection cannot be trusted */
     char bye[200];
+    unsigned cap_tag; /* the CAPABILITY sent after login, answered or not yet */
     /* libcurl writes error details here on any later failure too (curl_easy_recv), so it
      * lives as long as the handle. */
     char curl_error[CURL_ERROR_SIZE];
@@ -290,7 +291,7 @@ mv_status mv_imap_wait(mv_imap *c, unsigned tag, mv_imap_result *res, mv_error *
 
 mv_status mv_imap_run(mv_imap *c, const char *command, mv_imap_result *res, mv_error *err)
 {
-    unsigned tag;
+    unsigned tag = 0;
     mv_imap_result local;
     if (res == NULL)
         res = &local;
@@ -308,8 +309,16 @@ mv_status mv_imap_run(mv_imap *c, const char *command, mv_imap_result *res, mv_e
     return MV_OK;
 }
 
-int mv_imap_has(const mv_imap *c, const char *capability)
+int mv_imap_has(mv_imap *c, const char *capability)
 {
+    if (c->cap_tag) {
+        mv_error ignored = {0};
+        mv_imap_result res;
+        unsigned tag = c->cap_tag;
+        c->cap_tag = 0;
+        if (mv_imap_wait(c, tag, &res, &ignored) != MV_OK)
+            return 0;
+    }
     for (int i = 0; i < c->ncaps; i++)
         if (strcasecmp(c->caps[i], capability) == 0)
             return 1;
@@ -449,7 +458,9 @@ mv_status mv_imap_connect(const mv_imap_login *l, mv_imap **out, mv_error *err)
     }
     /* Our tags must never collide with the ones libcurl used for the login (A001...). */
     trace(c, "connected and logged in as %s", l->user);
-    if ((st = mv_imap_run(c, "CAPABILITY", NULL, err)) != MV_OK) {
+    /* Asked now, awaited only when first needed (mv_imap_has): callers pipeline their first
+     * commands behind it and save a round trip. */
+    if ((st = mv_imap_send(c, "CAPABILITY", &c->cap_tag, err)) != MV_OK) {
         mv_imap_abort(c);
         return st;
     }
@@ -481,10 +492,9 @@ void mv_imap_close(mv_imap *c)
         mv_error ignored = {0};
         unsigned tag;
         mv_imap_set_handler(c, NULL);
-        /* A polite LOGOUT, but never a long wait for its answer at the end of a run. */
-        c->timeout_ms = 2000;
-        if (mv_imap_send(c, "LOGOUT", &tag, &ignored) == MV_OK)
-            mv_imap_wait(c, tag, NULL, &ignored);
+        /* LOGOUT is said, but its answer not awaited: the server logs the session out on
+         * receipt, and a no-change run should not pay a round trip to hear "BYE". */
+        mv_imap_send(c, "LOGOUT", &tag, &ignored);
     }
     mv_imap_abort(c);
 }

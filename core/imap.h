@@ -40,13 +40,14 @@ typedef struct mv_imap_login {
 /* Connects and logs in, then learns the server's capabilities. Statuses: MV_ERR_CONNECT,
  * MV_ERR_TLS, MV_ERR_AUTH, MV_ERR_TIMEOUT, MV_ERR_PROTOCOL, MV_ERR_CONFIG (plaintext refused). */
 mv_status mv_imap_connect(const mv_imap_login *login, mv_imap **out, mv_error *err);
-/* Says LOGOUT (waiting briefly for the answer) and closes. NULL is fine. */
+/* Says LOGOUT (without waiting for the answer) and closes. NULL is fine. */
 void mv_imap_close(mv_imap *c);
 /* Closes without a word, for connections already in trouble. */
 void mv_imap_abort(mv_imap *c);
 
-/* Capability check, case-insensitive ("CONDSTORE", "AUTH=PLAIN"). */
-int mv_imap_has(const mv_imap *c, const char *capability);
+/* Capability check, case-insensitive ("CONDSTORE", "AUTH=PLAIN"). The CAPABILITY command is
+ * sent by mv_imap_connect and its answer awaited here the first time. */
+int mv_imap_has(mv_imap *c, const char *capability);
 /* ENABLEs an extension (QRESYNC, UTF8=ACCEPT) if offered; 1 when it is on. */
 int mv_imap_enable(mv_imap *c, const char *extension, mv_error *err);
 int mv_imap_enabled(const mv_imap *c, const char *extension);

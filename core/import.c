@@ -46,13 +46,14 @@ static mv_status hash_message(importer *im, unsigned char sha[MV_SHA256_LEN], mv
     return MV_OK;
 }
 
-static mv_status store_message(importer *im, int64_t *id, int *is_new, mv_error *err)
+static mv_status store_message(importer *im, int64_t msg_size, int64_t *id, int *is_new,
+                               mv_error *err)
 {
     mv_blob_writer *w;
     mv_status st = mv_source_rewind(im->src, err);
     if (st != MV_OK)
         return st;
-    if ((st = mv_blob_writer_begin(im->ar, &w, err)) != MV_OK)
+    if ((st = mv_blob_writer_begin(im->ar, msg_size, &w, err)) != MV_OK)
         return st;
     for (;;) {
         size_t got;
@@ -119,7 +120,7 @@ static mv_status file_message(importer *im, const mv_source_msg *msg, mv_error *
         return st;
     if ((st = mv_archive_message_find(im->ar, sha, &id, err)) != MV_OK)
         return st;
-    if (id == 0 && (st = store_message(im, &id, &is_new, err)) != MV_OK)
+    if (id == 0 && (st = store_message(im, msg->size, &id, &is_new, err)) != MV_OK)
         return st;
     if (im->folder == NULL || strcmp(im->folder, msg->folder) != 0) {
         free(im->folder);

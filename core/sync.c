@@ -24,7 +24,7 @@
 
 #define BATCH_UIDS 100
 #define IN_FLIGHT 3
-#define QUEUE_MEMORY (16 * 1024 * 1024)
+#define QUEUE_MEMORY (4 * 1024 * 1024)
 #define MAX_MESSAGE (1024ull * 1024 * 1024)
 #define RETRIES 3
 #define NAME_MAX_BYTES 1024
@@ -795,7 +795,7 @@ static int f_literal_begin(void *ctx, const char *key, uint64_t number, uint64_t
         return 1;
     }
     f->stage_left = size;
-    mv_blob_stage_begin(f->codec, &f->stage, &f->stage_err);
+    mv_blob_stage_begin(f->codec, (int64_t)size, &f->stage, &f->stage_err);
     return 1;
 }
 
@@ -1182,10 +1182,15 @@ static mv_status connect_worker(worker *w, mv_error *err)
     mv_status st = mv_imap_connect(&l, &w->conn, err);
     if (st != MV_OK)
         return st;
-    if (e->qresync)
-        mv_imap_enable(w->conn, "QRESYNC", err);
-    if (e->utf8)
-        mv_imap_enable(w->conn, "UTF8=ACCEPT", err);
+    /* Extra connections behave like the first: the same extensions on. Not awaited; the
+     * folder's EXAMINE queues behind it. */
+    unsigned tag = 0;
+    if ((e->qresync || e->utf8) &&
+        (st = mv_imap_send(w->conn, "ENABLE QRESYNC UTF8=ACCEPT", &tag, err)) != MV_OK) {
+        mv_imap_abort(w->conn);
+        w->conn = NULL;
+        return st;
+    }
     mv_error_clear(err);
     return MV_OK;
 }
@@ -1269,6 +1274,7 @@ static void *worker_main(void *arg)
 
 typedef struct list_ctx {
     engine *e;
+    mv_imap *conn;
     folder_task *v;
     size_t n, cap;
     mv_status st;
@@ -1310,7 +1316,9 @@ static mv_status list_untagged(void *ctx, const mv_imap_response *r, mv_error *e
         if (nm->len == 0 || nm->len >= NAME_MAX_BYTES || memchr(nm->str, '\0', nm->len))
             return MV_OK;
         char name[NAME_MAX_BYTES * 4];
-        if (l->e->utf8)
+        /* Asked of the connection, not the engine: the ENABLE may have been answered in the
+         * same read as these LIST lines. */
+        if (mv_imap_enabled(l->conn, "UTF8=ACCEPT"))
             snprintf(name, sizeof name, "%s", nm->str);
         else if (mv_imap_utf7_decode(nm->str, name, sizeof name) < 0)
             /* Not valid modified UTF-7: keep the server's spelling rather than skip mail. */
@@ -1365,22 +1373,53 @@ static int cmp_task(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+static void free_tasks(list_ctx *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].raw);
+        free(l->v[i].name);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+/* The first exchange after login, pipelined behind the CAPABILITY that connect sent: ENABLE
+ * and the richest LIST (folders, special use and every folder's STATUS in one answer) go out
+ * before any answer is in. A server that rejects that LIST gets a plainer one afterwards, so
+ * modern servers cost one round trip here and old ones two. */
 static mv_status list_folders(engine *e, mv_imap *c, mv_error *err)
 {
-    list_ctx l = {e, NULL, 0, 0, MV_OK, err};
+    list_ctx l = {e, c, NULL, 0, 0, MV_OK, err};
     mv_imap_handler h = {&l, list_untagged, NULL, NULL, NULL};
+    mv_imap_result res;
+    unsigned en_tag, list_tag;
+    mv_status st;
     mv_imap_set_handler(c, &h);
-    const char *cmd = "LIST \"\" \"*\"";
-    if (mv_imap_has(c, "LIST-STATUS"))
-        cmd = e->condstore ? "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT "
-                             "UIDVALIDITY HIGHESTMODSEQ))"
-                           : "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT "
-                             "UIDVALIDITY))";
-    else if (mv_imap_has(c, "SPECIAL-USE") && mv_imap_has(c, "LIST-EXTENDED"))
-        cmd = "LIST \"\" \"*\" RETURN (SPECIAL-USE)";
-    if (!mv_imap_has(c, "SPECIAL-USE") && strstr(cmd, "SPECIAL-USE"))
-        cmd = "LIST \"\" \"*\" RETURN (STATUS (MESSAGES UIDNEXT UIDVALIDITY))";
-    mv_status st = mv_imap_run(c, cmd, NULL, err);
+    if ((st = mv_imap_send(c, "ENABLE QRESYNC UTF8=ACCEPT", &en_tag, err)) != MV_OK ||
+        (st = mv_imap_send(c,
+                           "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT "
+                           "UIDVALIDITY HIGHESTMODSEQ))",
+                           &list_tag, err)) != MV_OK ||
+        (st = mv_imap_wait(c, en_tag, &res, err)) != MV_OK)
+        goto out;
+    e->condstore = mv_imap_has(c, "CONDSTORE");
+    e->qresync = mv_imap_enabled(c, "QRESYNC");
+    e->utf8 = mv_imap_enabled(c, "UTF8=ACCEPT");
+    if ((st = mv_imap_wait(c, list_tag, &res, err)) != MV_OK)
+        goto out;
+    if (res.status != MV_IMAP_OK) {
+        free_tasks(&l);
+        const char *cmd = "LIST \"\" \"*\"";
+        if (mv_imap_has(c, "LIST-STATUS"))
+            cmd = e->condstore ? "LIST \"\" \"*\" RETURN (STATUS (MESSAGES UIDNEXT UIDVALIDITY "
+                                 "HIGHESTMODSEQ))"
+                               : "LIST \"\" \"*\" RETURN (STATUS (MESSAGES UIDNEXT UIDVALIDITY))";
+        else if (mv_imap_has(c, "SPECIAL-USE") && mv_imap_has(c, "LIST-EXTENDED"))
+            cmd = "LIST \"\" \"*\" RETURN (SPECIAL-USE)";
+        st = mv_imap_run(c, cmd, NULL, err);
+    }
+out:
     mv_imap_set_handler(c, NULL);
     if (st == MV_OK) {
         qsort(l.v, l.n, sizeof *l.v, cmp_task);
@@ -1388,11 +1427,7 @@ static mv_status list_folders(engine *e, mv_imap *c, mv_error *err)
         e->ntasks = l.n;
         return MV_OK;
     }
-    for (size_t i = 0; i < l.n; i++) {
-        free(l.v[i].raw);
-        free(l.v[i].name);
-    }
-    free(l.v);
+    free_tasks(&l);
     return st;
 }
 
@@ -1485,10 +1520,6 @@ mv_status mv_sync_run(mv_archive *ar, const mv_sync_options *opt, mv_sync_report
     workers[0].e = &e;
     if ((st = connect_worker(&workers[0], err)) != MV_OK)
         goto out;
-    e.condstore = mv_imap_has(workers[0].conn, "CONDSTORE");
-    e.qresync = mv_imap_enable(workers[0].conn, "QRESYNC", err);
-    e.utf8 = mv_imap_enable(workers[0].conn, "UTF8=ACCEPT", err);
-    mv_error_clear(err);
     if ((st = list_folders(&e, workers[0].conn, err)) != MV_OK)
         goto out;
 

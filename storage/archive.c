@@ -1216,7 +1216,10 @@ static mv_status read_header(mv_archive *ar, int64_t id, unsigned char *buf, siz
     *len = 0;
     while (*len < cap) {
         size_t got;
-        if ((st = mv_blob_reader_read(r, buf + *len, cap - *len, &got, err)) != MV_OK)
+        /* Small steps: the header usually ends within the first 2 KiB, and the rest of the
+         * sample buffer then stays untouched (unmapped) memory. */
+        size_t step = cap - *len < 2048 ? cap - *len : 2048;
+        if ((st = mv_blob_reader_read(r, buf + *len, step, &got, err)) != MV_OK)
             break;
         if (got == 0)
             break;
@@ -1255,12 +1258,17 @@ mv_status mv_archive_maybe_train(mv_archive *ar, int *trained, mv_error *err)
     if (!mv_archive_training_due(ar, count))
         return MV_OK;
 
+    /* Headers are packed one after another (a few KiB each), so training a dictionary costs
+     * about a megabyte of samples, not MV_DICT_SAMPLES full buffers. */
     mv_dict_sample *samples = calloc(MV_DICT_SAMPLES, sizeof *samples);
-    unsigned char *pool = malloc((size_t)MV_DICT_SAMPLES * MV_DICT_HEADER_MAX);
+    size_t *offsets = calloc(MV_DICT_SAMPLES, sizeof *offsets);
+    unsigned char *scratch = malloc(MV_DICT_HEADER_MAX);
+    unsigned char *pool = NULL;
+    size_t pool_len = 0, pool_cap = 0;
     unsigned char *dict = NULL;
     size_t n = 0, dict_len = 0;
     sqlite3_stmt *q = NULL;
-    if (samples == NULL || pool == NULL) {
+    if (samples == NULL || offsets == NULL || scratch == NULL) {
         st = mv_error_set(err, MV_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1272,15 +1280,30 @@ mv_status mv_archive_maybe_train(mv_archive *ar, int *trained, mv_error *err)
     }
     sqlite3_bind_int(q, 1, MV_DICT_SAMPLES);
     while (n < MV_DICT_SAMPLES && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        unsigned char *buf = pool + n * MV_DICT_HEADER_MAX;
         size_t len;
-        if ((st = read_header(ar, sqlite3_column_int64(q, 0), buf, MV_DICT_HEADER_MAX, &len,
+        if ((st = read_header(ar, sqlite3_column_int64(q, 0), scratch, MV_DICT_HEADER_MAX, &len,
                               err)) != MV_OK)
             goto out;
-        samples[n].data = buf;
+        if (pool_len + len > pool_cap) {
+            size_t cap = pool_cap ? pool_cap * 2 : 256 * 1024;
+            while (cap < pool_len + len)
+                cap *= 2;
+            unsigned char *p = realloc(pool, cap);
+            if (p == NULL) {
+                st = mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            pool = p;
+            pool_cap = cap;
+        }
+        memcpy(pool + pool_len, scratch, len);
+        offsets[n] = pool_len;
         samples[n].len = len;
+        pool_len += len;
         n++;
     }
+    for (size_t i = 0; i < n; i++)
+        samples[i].data = pool + offsets[i];
     /* Oldest first, so the newest mail's strings end up nearest the end of the dictionary
      * if the trainer keeps ties in input order. */
     for (size_t i = 0; i < n / 2; i++) {
@@ -1324,6 +1347,8 @@ out:
     sqlite3_finalize(q);
     free(dict);
     free(pool);
+    free(scratch);
+    free(offsets);
     free(samples);
     return st;
 }

@@ -37,7 +37,10 @@ void mv_blob_codec_free(mv_blob_codec *c);
 /* Compressed bytes stay in memory up to MV_BLOB_STAGE_MEM, then spill to a temporary file. */
 #define MV_BLOB_STAGE_MEM (1024 * 1024)
 
-mv_status mv_blob_stage_begin(const mv_blob_codec *c, mv_blob_stage **out, mv_error *err);
+/* size_hint: the message's size if known (IMAP announces it, files have one), else -1. The
+ * preset dictionary is only worth loading for small messages (see blob.c). */
+mv_status mv_blob_stage_begin(const mv_blob_codec *c, int64_t size_hint, mv_blob_stage **out,
+                              mv_error *err);
 mv_status mv_blob_stage_write(mv_blob_stage *s, const void *data, size_t len, mv_error *err);
 /* Ends the compressed stream; afterwards the digest and size are known. */
 mv_status mv_blob_stage_finish(mv_blob_stage *s, mv_error *err);
@@ -53,7 +56,8 @@ void mv_blob_stage_free(mv_blob_stage *s);
 
 /* --- Writing in one go: a stage stored at finish --- */
 
-mv_status mv_blob_writer_begin(mv_archive *ar, mv_blob_writer **out, mv_error *err);
+mv_status mv_blob_writer_begin(mv_archive *ar, int64_t size_hint, mv_blob_writer **out,
+                               mv_error *err);
 mv_status mv_blob_writer_write(mv_blob_writer *w, const void *data, size_t len, mv_error *err);
 /* Stores the message (or finds the identical one) and frees w; must be inside a transaction.
  * *is_new is 1 when these bytes were not in the archive before. sha may be NULL. */

@@ -50,7 +50,7 @@
  * megabyte one is an outlier that must not dominate the counts or the memory. */
 #define SAMPLE_BYTES_MAX (32 * 1024)
 /* Total input looked at; beyond it samples are taken at an even stride. */
-#define TRAIN_BYTES_MAX (4 * 1024 * 1024)
+#define TRAIN_BYTES_MAX (1024 * 1024)
 /* The df table: 8 bytes a slot, at most 16 MiB. */
 #define TABLE_BITS_MIN 12
 #define TABLE_BITS_MAX 21

@@ -5,7 +5,12 @@
 D=$T/dovecot
 mkdir -p "$D"
 proxy=
-trap '[ -n "$proxy" ] && kill "$proxy" 2>/dev/null; mv_dovecot_stop >/dev/null 2>&1; _mv_cleanup' EXIT
+finish() {
+    [ -z "$proxy" ] || kill "$proxy" 2>/dev/null || true
+    mv_dovecot_stop >/dev/null 2>&1 || true
+    _mv_cleanup
+}
+trap finish EXIT
 mv_dovecot_init "$D" >/dev/null
 mv_dovecot_add_user alice secret
 mv_dovecot_add_user bob hunter2

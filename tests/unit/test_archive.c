@@ -66,7 +66,7 @@ static int64_t add_message(mv_archive *ar, const char *text)
     mv_blob_writer *w;
     int64_t id;
     int is_new;
-    assert_int_equal(mv_blob_writer_begin(ar, &w, &err), MV_OK);
+    assert_int_equal(mv_blob_writer_begin(ar, -1, &w, &err), MV_OK);
     assert_int_equal(mv_blob_writer_write(w, text, strlen(text), &err), MV_OK);
     assert_int_equal(mv_blob_writer_finish(w, &id, &is_new, NULL, &err), MV_OK);
     return id;

@@ -64,7 +64,7 @@ static int64_t store(mv_archive *ar, const unsigned char *data, size_t n, size_t
     mv_blob_writer *w;
     int64_t id;
     assert_int_equal(mv_archive_begin(ar, &err), MV_OK);
-    assert_int_equal(mv_blob_writer_begin(ar, &w, &err), MV_OK);
+    assert_int_equal(mv_blob_writer_begin(ar, -1, &w, &err), MV_OK);
     for (size_t off = 0; off < n; off += piece) {
         size_t len = n - off < piece ? n - off : piece;
         assert_int_equal(mv_blob_writer_write(w, data + off, len, &err), MV_OK);
@@ -195,7 +195,7 @@ static void test_abort_leaves_nothing(void **state)
     mv_blob_writer *w;
     unsigned char *data = make_bytes(MV_BLOB_CHUNK * 2, 9);
     assert_int_equal(mv_archive_begin(f->ar, &err), MV_OK);
-    assert_int_equal(mv_blob_writer_begin(f->ar, &w, &err), MV_OK);
+    assert_int_equal(mv_blob_writer_begin(f->ar, -1, &w, &err), MV_OK);
     assert_int_equal(mv_blob_writer_write(w, data, MV_BLOB_CHUNK * 2, &err), MV_OK);
     mv_blob_writer_abort(w);
     assert_int_equal(mv_archive_commit(f->ar, &err), MV_OK);
@@ -212,7 +212,7 @@ static void test_store_needs_transaction(void **state)
     mv_blob_writer *w;
     int64_t id;
     int is_new;
-    assert_int_equal(mv_blob_writer_begin(f->ar, &w, &err), MV_OK);
+    assert_int_equal(mv_blob_writer_begin(f->ar, -1, &w, &err), MV_OK);
     assert_int_equal(mv_blob_writer_write(w, "x\n", 2, &err), MV_OK);
     assert_int_equal(mv_blob_writer_finish(w, &id, &is_new, NULL, &err), MV_ERR_INTERNAL);
     assert_int_equal(id, 0);
@@ -231,7 +231,7 @@ static void *fill_stage(void *arg)
 {
     stage_job *j = arg;
     mv_error err = {0};
-    j->st = mv_blob_stage_begin(j->codec, &j->stage, &err);
+    j->st = mv_blob_stage_begin(j->codec, -1, &j->stage, &err);
     for (size_t off = 0; j->st == MV_OK && off < j->len; off += 100000)
         j->st = mv_blob_stage_write(j->stage, j->data + off,
                                     j->len - off < 100000 ? j->len - off : 100000, &err);

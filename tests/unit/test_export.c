@@ -87,7 +87,7 @@ static void add(fixture *f, const char *text, size_t len, const char *flags, int
     int64_t id;
     int is_new, added, changed;
     assert_int_equal(mv_archive_begin(f->ar, &err), MV_OK);
-    assert_int_equal(mv_blob_writer_begin(f->ar, &w, &err), MV_OK);
+    assert_int_equal(mv_blob_writer_begin(f->ar, -1, &w, &err), MV_OK);
     assert_int_equal(mv_blob_writer_write(w, text, len, &err), MV_OK);
     assert_int_equal(mv_blob_writer_finish(w, &id, &is_new, NULL, &err), MV_OK);
     assert_int_equal(
