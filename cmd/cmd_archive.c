@@ -25,11 +25,18 @@
 int mv_cmd_init(mv_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"no-dictionary", no_argument, NULL, 'D'},
+                                         {"compression-level", required_argument, NULL, 'L'},
                                          {NULL, 0, NULL, 0}};
-    int c, no_dict = 0;
-    while ((c = mv_cli_next_option(cli, argc, argv, "", opts)) >= 0)
+    int c, no_dict = 0, level = 0;
+    while ((c = mv_cli_next_option(cli, argc, argv, "", opts)) >= 0) {
         if (c == 'D')
             no_dict = 1;
+        else if (c == 'L') {
+            if (optarg[0] < '1' || optarg[0] > '9' || optarg[1] != '\0')
+                return mv_cli_usage_error(cli, "--compression-level is 1 to 9, not \"%s\"", optarg);
+            level = optarg[0] - '0';
+        }
+    }
     OPTION_END(c);
     if (optind < argc)
         return mv_cli_usage_error(cli, "unexpected argument \"%s\"", argv[optind]);
@@ -42,9 +49,14 @@ int mv_cmd_init(mv_cli *cli, int argc, char **argv)
     if (mv_cli_archive_path(cli, &path, &err) != MV_OK ||
         mv_archive_open(path, &o, &ar, &err) != MV_OK)
         return mv_cli_fail(cli, &err);
+    if (level && mv_archive_set_compression(ar, level, &err) != MV_OK) {
+        mv_archive_close(ar);
+        return mv_cli_fail(cli, &err);
+    }
     if (!cli->quiet)
-        printf("%s archive %s\n",
-               mv_archive_created(ar) ? "Created" : "Ready:", mv_archive_path(ar));
+        printf("%s archive %s (zlib level %d)\n",
+               mv_archive_created(ar) ? "Created" : "Ready:", mv_archive_path(ar),
+               mv_archive_compression(ar));
     mv_archive_close(ar);
     return MV_EXIT_OK;
 }
@@ -474,6 +486,7 @@ int mv_cmd_stats(mv_cli *cli, int argc, char **argv)
         printf("ratio:        %.2fx (stored is %.1f%% of raw)\n",
                ratio(t.raw_bytes, t.stored_bytes),
                t.raw_bytes ? 100.0 * (double)t.stored_bytes / (double)t.raw_bytes : 0.0);
+        printf("compression:  zlib level %d for new messages\n", mv_archive_compression(ar));
         printf("dictionary:   %lld trained, %lld message%s compressed with one\n",
                (long long)t.dictionaries, (long long)t.with_dictionary,
                t.with_dictionary == 1 ? "" : "s");

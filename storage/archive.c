@@ -495,6 +495,12 @@ mv_status mv_archive_open(const char *path, const mv_archive_options *opt, mv_ar
     if ((st = setting_get(ar, "dictionary", value, sizeof value, err)) != MV_OK)
         goto fail;
     ar->no_dictionary = strcmp(value, "off") == 0;
+    if (opt->compress_level == 0) {
+        if ((st = setting_get(ar, "compression_level", value, sizeof value, err)) != MV_OK)
+            goto fail;
+        if (value[0] >= '1' && value[0] <= '9' && value[1] == '\0')
+            ar->compress_level = value[0] - '0';
+    }
     int64_t dict = 0;
     if ((st = pragma_int(ar, "SELECT coalesce(max(id), 0) FROM dictionaries", &dict, err)) != MV_OK)
         goto fail;
@@ -533,6 +539,36 @@ void mv_archive_close(mv_archive *ar)
 const char *mv_archive_path(const mv_archive *ar)
 {
     return ar->path;
+}
+
+int mv_archive_compression(const mv_archive *ar)
+{
+    return ar->compress_level;
+}
+
+mv_status mv_archive_set_compression(mv_archive *ar, int level, mv_error *err)
+{
+    if (level < 1 || level > 9)
+        return mv_error_set(err, MV_ERR_USAGE, "compression level is 1 to 9, not %d", level);
+    mv_status st = mv_archive_begin(ar, err);
+    if (st != MV_OK)
+        return st;
+    sqlite3_stmt *q = mv_archive_stmt(
+        ar, "INSERT OR REPLACE INTO settings(key, value) VALUES('compression_level', ?1)", err);
+    if (q == NULL) {
+        mv_archive_rollback(ar);
+        return err->status;
+    }
+    sqlite3_bind_int(q, 1, level);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        mv_archive_rollback(ar);
+        return mv_archive_sqlerr(ar, rc, "saving a setting", err);
+    }
+    if ((st = mv_archive_commit(ar, err)) == MV_OK)
+        ar->compress_level = level;
+    return st;
 }
 
 int mv_archive_created(const mv_archive *ar)

@@ -28,7 +28,7 @@ typedef enum {
 typedef struct mv_archive_options {
     mv_archive_mode mode;
     int lock_wait_ms;   /* how long a writer waits for another writer; 0 = fail at once */
-    int compress_level; /* zlib level 1..9; 0 = default (6) */
+    int compress_level; /* zlib level 1..9 for this run; 0: the archive's setting (6) */
     int no_dictionary;  /* CREATE only: never train a preset dictionary for this archive */
 } mv_archive_options;
 
@@ -39,6 +39,11 @@ mv_status mv_archive_open(const char *path, const mv_archive_options *opt, mv_ar
                           mv_error *err);
 void mv_archive_close(mv_archive *ar);
 const char *mv_archive_path(const mv_archive *ar);
+/* The zlib level new messages are compressed with, and setting it for the archive (kept in
+ * the file: every later writer uses it). Old messages keep theirs; any level reads back. */
+int mv_archive_compression(const mv_archive *ar);
+mv_status mv_archive_set_compression(mv_archive *ar, int level, mv_error *err);
+
 /* 1 when mv_archive_open created the file. */
 int mv_archive_created(const mv_archive *ar);
 

@@ -14,6 +14,16 @@ expect_exit 0 "$MV" --archive "$A" init
 grep -q "Ready" "$T/out" || fail "second init should report the archive as ready"
 ok "init creates a 0600 archive and is idempotent"
 
+# --- compression level: kept in the archive, any level reads back exactly ---
+expect_exit 0 "$MV" --archive "$T/fast.sqlite" init --compression-level 1
+expect_exit 0 "$MV" --archive "$T/fast.sqlite" import "$SAMPLE/maildir" "$SAMPLE/old-mail.mbox"
+"$MV" --archive "$T/fast.sqlite" stats | grep -q "zlib level 1" || fail "level not kept"
+expect_exit 0 "$MV" --archive "$T/fast.sqlite" init --compression-level 9
+expect_exit 0 "$MV" --archive "$T/fast.sqlite" verify
+[ "$(sha_set "$T/fast.sqlite")" = "$want" ] || fail "level-1 archive differs"
+expect_exit 2 "$MV" --archive "$T/fast.sqlite" init --compression-level 11
+ok "init --compression-level is kept in the archive; messages read back exactly"
+
 # --- import ---
 expect_exit 0 "$MV" --archive "$A" import "$SAMPLE/maildir" "$SAMPLE/old-mail.mbox"
 grep -q "41 messages read: 40 new" "$T/out" || { cat "$T/out"; fail "import summary"; }
