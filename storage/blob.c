@@ -22,6 +22,11 @@ struct mv_blob_codec {
     int64_t dict_id;
     unsigned char *dict;
     int dict_len;
+    /* A compressor with the dictionary already loaded. Stages start as copies of it:
+     * deflateCopy is a few memcpys, where deflateSetDictionary hashes all 32 KiB again for
+     * every message. Only ever read after it is made, so threads may copy it at once. */
+    z_stream primed;
+    int primed_ready;
 };
 
 /* One chunk of compressed output: in memory, or at an offset of the spill file. */
@@ -105,6 +110,15 @@ mv_status mv_blob_codec_new(mv_archive *ar, mv_blob_codec **out, mv_error *err)
         }
         memcpy(c->dict, dict, (size_t)len);
         c->dict_len = len;
+        int zrc = deflateInit2(&c->primed, c->level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY);
+        if (zrc == Z_OK) {
+            c->primed_ready = 1;
+            zrc = deflateSetDictionary(&c->primed, c->dict, (uInt)len);
+        }
+        if (zrc != Z_OK) {
+            mv_blob_codec_free(c);
+            return zerr(zrc, "loading the dictionary", err);
+        }
     }
     *out = c;
     return MV_OK;
@@ -113,6 +127,8 @@ mv_status mv_blob_codec_new(mv_archive *ar, mv_blob_codec **out, mv_error *err)
 void mv_blob_codec_free(mv_blob_codec *c)
 {
     if (c) {
+        if (c->primed_ready)
+            deflateEnd(&c->primed);
         free(c->dict);
         free(c);
     }
@@ -139,17 +155,14 @@ mv_status mv_blob_stage_begin(const mv_blob_codec *c, int64_t size_hint, mv_blob
         st = mv_error_set(err, MV_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    int zrc = deflateInit2(&s->z, c->level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY);
+    s->dict_id = size_hint >= 0 && size_hint > DICT_MAX_MESSAGE ? 0 : c->dict_id;
+    int zrc = s->dict_id ? deflateCopy(&s->z, (z_streamp)&c->primed)
+                         : deflateInit2(&s->z, c->level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY);
     if (zrc != Z_OK) {
         st = zerr(zrc, "starting compression", err);
         goto fail;
     }
     s->z_ready = 1;
-    s->dict_id = size_hint >= 0 && size_hint > DICT_MAX_MESSAGE ? 0 : c->dict_id;
-    if (s->dict_id && (zrc = deflateSetDictionary(&s->z, c->dict, (uInt)c->dict_len)) != Z_OK) {
-        st = zerr(zrc, "loading the dictionary", err);
-        goto fail;
-    }
     s->z.next_out = s->cur;
     s->z.avail_out = (uInt)s->cur_cap;
     *out = s;

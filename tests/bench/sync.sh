@@ -252,6 +252,10 @@ mvsync mv-c1 bench "$work/c1.sqlite" 1
 c1_wall=$WALL c1_rss=$RSS c1_cpu=$CPU
 mvsync mv-c4 bench "$work/c4.sqlite" 4
 c4_wall=$WALL c4_rss=$RSS c4_cpu=$CPU
+"$mv" -q --archive "$work/l1.sqlite" init --compression-level 1
+mvsync mv-l1 bench "$work/l1.sqlite" 2
+l1_wall=$WALL l1_rss=$RSS l1_cpu=$CPU
+l1_size=$(stat -c %s "$work/l1.sqlite")
 mvsync mv-n4 bench4 "$work/n4.sqlite" 2
 n4_wall=$WALL n4_rss=$RSS n4_cpu=$CPU
 mvsync mv-n2 bench2 "$work/n2.sqlite" 2
@@ -368,6 +372,7 @@ fi
 echo "| mailvault first sync, connections = 1 | $c1_wall s | $(mib "$c1_rss") MiB | $c1_cpu s | $(row_vs "$c1_wall") | |"
 echo "| mailvault first sync, connections = 2 (default) | $c2_wall s | $(mib "$c2_rss") MiB | $c2_cpu s | $(row_vs "$c2_wall") | ≤ 0.5 |"
 echo "| mailvault first sync, connections = 4 | $c4_wall s | $(mib "$c4_rss") MiB | $c4_cpu s | $(row_vs "$c4_wall") | |"
+echo "| mailvault first sync, connections = 2, \`init --compression-level 1\` (archive $(mib $((l1_size / 1024))) MiB) | $l1_wall s | $(mib "$l1_rss") MiB | $l1_cpu s | $(row_vs "$l1_wall") | |"
 if [ -n "$mb_re_wall" ]; then
     echo "| mbsync no-change resync | $mb_re_wall s | $(mib "$mb_re_rss") MiB | $mb_re_cpu s | 1.00 | |"
     echo "| mailvault no-change resync ($re_skipped folders skipped) | $re_wall s | $(mib "$re_rss") MiB | $re_cpu s | $(ratio "$re_wall" "$mb_re_wall") | ≤ 0.15 |"
