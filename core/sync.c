@@ -275,6 +275,9 @@ typedef struct engine {
     mv_blob_codec *codecs[16]; /* the current one last; older ones live until the end */
     int ncodecs;
     int qresync, condstore, utf8;
+    /* Extensions to act as if the server lacked (MAILVAULT_IGNORE_CAPS, for tests of the
+     * fallback paths against a server that has them all). */
+    int no_qresync, no_condstore, no_list_status;
     mv_sync_progress progress;
     mv_run_counts counts;
 } engine;
@@ -1186,7 +1189,9 @@ static mv_status connect_worker(worker *w, mv_error *err)
      * folder's EXAMINE queues behind it. */
     unsigned tag = 0;
     if ((e->qresync || e->utf8) &&
-        (st = mv_imap_send(w->conn, "ENABLE QRESYNC UTF8=ACCEPT", &tag, err)) != MV_OK) {
+        (st =
+             mv_imap_send(w->conn, e->qresync ? "ENABLE QRESYNC UTF8=ACCEPT" : "ENABLE UTF8=ACCEPT",
+                          &tag, err)) != MV_OK) {
         mv_imap_abort(w->conn);
         w->conn = NULL;
         return st;
@@ -1396,22 +1401,23 @@ static mv_status list_folders(engine *e, mv_imap *c, mv_error *err)
     unsigned en_tag, list_tag;
     mv_status st;
     mv_imap_set_handler(c, &h);
-    if ((st = mv_imap_send(c, "ENABLE QRESYNC UTF8=ACCEPT", &en_tag, err)) != MV_OK ||
-        (st = mv_imap_send(c,
-                           "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT "
-                           "UIDVALIDITY HIGHESTMODSEQ))",
-                           &list_tag, err)) != MV_OK ||
+    const char *list = e->no_list_status ? "LIST \"\" \"*\""
+                                         : "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES "
+                                           "UIDNEXT UIDVALIDITY HIGHESTMODSEQ))";
+    if ((st = mv_imap_send(c, e->no_qresync ? "ENABLE UTF8=ACCEPT" : "ENABLE QRESYNC UTF8=ACCEPT",
+                           &en_tag, err)) != MV_OK ||
+        (st = mv_imap_send(c, list, &list_tag, err)) != MV_OK ||
         (st = mv_imap_wait(c, en_tag, &res, err)) != MV_OK)
         goto out;
-    e->condstore = mv_imap_has(c, "CONDSTORE");
-    e->qresync = mv_imap_enabled(c, "QRESYNC");
+    e->condstore = !e->no_condstore && mv_imap_has(c, "CONDSTORE");
+    e->qresync = !e->no_qresync && mv_imap_enabled(c, "QRESYNC");
     e->utf8 = mv_imap_enabled(c, "UTF8=ACCEPT");
     if ((st = mv_imap_wait(c, list_tag, &res, err)) != MV_OK)
         goto out;
     if (res.status != MV_IMAP_OK) {
         free_tasks(&l);
         const char *cmd = "LIST \"\" \"*\"";
-        if (mv_imap_has(c, "LIST-STATUS"))
+        if (!e->no_list_status && mv_imap_has(c, "LIST-STATUS"))
             cmd = e->condstore ? "LIST \"\" \"*\" RETURN (STATUS (MESSAGES UIDNEXT UIDVALIDITY "
                                  "HIGHESTMODSEQ))"
                                : "LIST \"\" \"*\" RETURN (STATUS (MESSAGES UIDNEXT UIDVALIDITY))";
@@ -1515,6 +1521,13 @@ mv_status mv_sync_run(mv_archive *ar, const mv_sync_options *opt, mv_sync_report
         return err->status ? err->status : nomem(err);
     }
     e.ncodecs = 1;
+    const char *ignore = getenv("MAILVAULT_IGNORE_CAPS");
+    if (ignore) {
+        e.no_qresync = strstr(ignore, "QRESYNC") != NULL;
+        e.no_condstore = strstr(ignore, "CONDSTORE") != NULL;
+        e.no_qresync |= e.no_condstore; /* QRESYNC builds on CONDSTORE */
+        e.no_list_status = strstr(ignore, "LIST-STATUS") != NULL;
+    }
 
     /* The first connection lists the folders, then becomes the first worker's. */
     workers[0].e = &e;

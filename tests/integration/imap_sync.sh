@@ -96,6 +96,36 @@ expect_exit 0 sync sync --json
 expect_exit 0 "$MV" --archive "$A" verify
 ok "UIDVALIDITY change: refetched, matched by content, nothing stored twice"
 
+# --- the paths for servers without QRESYNC, or without CONDSTORE and LIST-STATUS ---
+for mode in QRESYNC "CONDSTORE LIST-STATUS"; do
+    M=$T/mode-${mode%% *}.sqlite
+    expect_exit 0 "$MV" --config "$T/config" --archive "$M" sync
+    uids=$(python3 "$SRC/tests/lib/imap_sha.py" 127.0.0.1 "$MV_DOVECOT_IMAP_PORT" alice secret --flags | awk '$1 == "Sent" {print $2}')
+    first=$(echo "$uids" | head -1) second=$(echo "$uids" | sed -n 2p)
+    mv_dovecot_doveadm expunge -u alice mailbox Sent uid "$first"
+    mv_dovecot_doveadm flags add -u alice '$Label1' mailbox Sent uid "$second"
+    printf 'From: x@example.com\nSubject: for %s\nMessage-ID: <%s@example.com>\n\nx\n' "$mode" "${mode%% *}" |
+        mv_dovecot_doveadm save -u alice -m Sent
+    MAILVAULT_IGNORE_CAPS="$mode" expect_exit 0 "$MV" --config "$T/config" --archive "$M" sync --json
+    for field in new expunged flag_changes; do
+        [ "$(json_field Sent $field)" = 1 ] || { cat "$T/out"; fail "without $mode: Sent $field should be 1"; }
+    done
+    server_shas >"$T/now"
+    sha_set "$M" | comm -13 - "$T/now" | grep -q . && fail "without $mode: archive misses messages"
+    MAILVAULT_IGNORE_CAPS="$mode" expect_exit 0 "$MV" --config "$T/config" --archive "$M" sync --json
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1]))[0]; assert sum(f['new']+f['flag_changes']+f['expunged'] for f in r['folders']) == 0, r" "$T/out" ||
+        fail "without $mode: a second resync found changes that were already recorded"
+done
+ok "without QRESYNC (CHANGEDSINCE + SEARCH) and without CONDSTORE/LIST-STATUS (full flag diff): same results"
+
+# --- a chosen SASL mechanism, and folder patterns ---
+sed 's#archive = .*#archive = '"$T/login.sqlite"'#' "$T/config" >"$T/login"
+printf 'auth = LOGIN\nexclude = Junk Trash "Lists*"\n' >>"$T/login"
+expect_exit 0 "$MV" --config "$T/login" sync --json
+python3 -c "import json,sys; n=[f['name'] for f in json.load(open(sys.argv[1]))[0]['folders']]; assert 'INBOX' in n and not any(x in ('Junk','Trash','Lists.dev') for x in n), n" "$T/out" ||
+    fail "exclude patterns not applied"
+ok "auth = LOGIN works; include/exclude patterns select folders"
+
 # --- wrong password, plaintext refused, TLS verification ---
 cat >"$T/bad" <<EOF
 [account alice]
@@ -138,6 +168,7 @@ expect_exit 0 "$MV" --config "$T/tls" sync
 ok "self-signed certificate rejected (exit 11), accepted with ca_file; imaps and STARTTLS"
 
 # --- dry run: says what it would fetch, writes nothing ---
+expect_exit 0 sync sync   # bring the archive up to date first
 cp "$A" "$T/dry.sqlite"
 printf 'From: x@example.com\nSubject: dry\nMessage-ID: <dry@example.com>\n\nx\n' | mv_dovecot_doveadm save -u alice -m Sent
 before=$(fingerprint "$T/dry.sqlite")
@@ -196,5 +227,34 @@ kill "$proxy" 2>/dev/null || true
 [ "$("$MV" --archive "$T/cut.sqlite" list --sha256 | wc -l)" = 3006 ] || fail "duplicates after cuts"
 expect_exit 0 "$MV" --archive "$T/cut.sqlite" verify
 ok "connections cut every 300 KB: retried and resumed, exact, no duplicates (attempts: $attempt)"
+
+# --- the shared real-world corpus, when present: served by Dovecot, synced byte-exactly ---
+if [ -d "$SHARED/corpus" ]; then
+    mkdir -p "$T/cm/cur" "$T/cm/new" "$T/cm/tmp"
+    i=0
+    while read -r file; do
+        i=$((i + 1))
+        cp "$file" "$T/cm/cur/$i.corpus:2,S"
+    done < <(find "$SHARED/corpus" -type f ! -name README | sort)
+    mv_dovecot_add_user carol corpus-pw
+    mv_dovecot_load_maildir carol "$T/cm"
+    cat >"$T/carol" <<CONF
+[account carol]
+host = 127.0.0.1
+port = $MV_DOVECOT_IMAP_PORT
+tls = none
+allow_plaintext = yes
+user = carol
+password_env = CAROL_PW
+archive = $T/carol.sqlite
+CONF
+    CAROL_PW=corpus-pw expect_exit 0 "$MV" --config "$T/carol" sync
+    python3 "$SRC/tests/lib/imap_sha.py" 127.0.0.1 "$MV_DOVECOT_IMAP_PORT" carol corpus-pw | awk '{print $1}' | sort -u >"$T/carol-server"
+    [ "$(sha_set "$T/carol.sqlite")" = "$(cat "$T/carol-server")" ] || fail "corpus sync differs from what the server serves"
+    expect_exit 0 "$MV" --archive "$T/carol.sqlite" verify
+    ok "../shared/corpus served by Dovecot: synced byte-exactly ($(wc -l <"$T/carol-server") messages)"
+else
+    echo "skip - ../shared/corpus not present"
+fi
 
 echo "imap_sync: $TESTS_RUN checks passed"
