@@ -84,11 +84,12 @@ static void print_json(const mv_account *a, const char *archive, const mv_sync_r
         printf("%s\n  {\"name\": ", i ? "," : "");
         mv_cli_json_string(stdout, f->name);
         printf(", \"status\": \"%s\", \"new\": %lld, \"stored\": %lld, \"bytes\": %lld, "
-               "\"flag_changes\": %lld, \"expunged\": %lld, \"uidvalidity_changed\": %s, "
+               "\"flag_changes\": %lld, \"expunged\": %lld, \"deleted\": %lld, "
+               "\"uidvalidity_changed\": %s, "
                "\"unchanged\": %s, \"seconds\": %.3f, \"error\": ",
                mv_status_name(f->status), (long long)f->new_messages, (long long)f->stored,
                (long long)f->bytes, (long long)f->flag_changes, (long long)f->expunged,
-               f->uidvalidity_changed ? "true" : "false", f->unchanged ? "true" : "false",
+               (long long)f->deleted, f->uidvalidity_changed ? "true" : "false", f->unchanged ? "true" : "false",
                f->seconds);
         if (f->status == MV_OK)
             printf("null");

@@ -50,7 +50,8 @@ typedef struct mv_sync_folder {
     int64_t stored;       /* of which new content */
     int64_t bytes;        /* bytes fetched */
     int64_t flag_changes;
-    int64_t expunged;
+    int64_t expunged;      /* deleted on the server by others: still archived */
+    int64_t deleted;       /* POP3: deleted from the server by us (delete_after_days) */
     int uidvalidity_changed;
     int unchanged; /* skipped: nothing changed since the last sync */
     double seconds;

@@ -109,6 +109,14 @@ static const char *const schema_steps[] = {
     "  new_flags TEXT NOT NULL,"
     "  run INTEGER REFERENCES runs(id));"
     "CREATE INDEX flag_history_location ON flag_history(location, changed_at);",
+    /* 1 -> 2: POP3 has no numeric UIDs; its UIDL strings map to locations here. And a flag
+     * the search index fills in (NULL until the message is indexed). */
+    "CREATE TABLE pop3_uidls("
+    "  mailbox INTEGER NOT NULL REFERENCES mailboxes(id),"
+    "  uidl TEXT NOT NULL,"
+    "  location INTEGER NOT NULL REFERENCES locations(id),"
+    "  PRIMARY KEY(mailbox, uidl)) WITHOUT ROWID;"
+    "ALTER TABLE messages ADD COLUMN has_attachment INTEGER;",
 };
 
 static int64_t now(void)
@@ -792,6 +800,54 @@ static mv_status record_flag_change(mv_archive *ar, int64_t location, const char
     return MV_OK;
 }
 
+static mv_status step_done(mv_archive *ar, sqlite3_stmt *st, const char *what, int *changes,
+                           mv_error *err);
+
+/* A location numbered by us, for mail without server UIDs (local files, POP3): the next UID
+ * of its folder, as a server would give. Such a folder gets a UIDVALIDITY on first use too
+ * (servers typically use the time), so that restore and export treat every location alike. */
+static mv_status numbered_location(mv_archive *ar, int64_t mailbox, int64_t message,
+                                   const char *flags, int64_t internaldate, int64_t *location,
+                                   mv_error *err)
+{
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "UPDATE mailboxes SET uidnext = uidnext + 1, uidvalidity ="
+                                       " CASE WHEN uidvalidity = 0 THEN ?2 ELSE uidvalidity END"
+                                       " WHERE id = ?1 RETURNING uidvalidity, uidnext - 1",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, now());
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return mv_archive_sqlerr(ar, rc, "numbering a message", err);
+    }
+    int64_t uidvalidity = sqlite3_column_int64(st, 0), uid = sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+
+    st = mv_archive_stmt(ar,
+                         "INSERT INTO locations(mailbox, uidvalidity, uid, message, flags,"
+                         " internaldate, first_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_int64(st, 2, uidvalidity);
+    sqlite3_bind_int64(st, 3, uid);
+    sqlite3_bind_int64(st, 4, message);
+    sqlite3_bind_text(st, 5, flags, -1, SQLITE_STATIC);
+    if (internaldate >= 0)
+        sqlite3_bind_int64(st, 6, internaldate);
+    sqlite3_bind_int64(st, 7, now());
+    if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "adding a location", err);
+    if (location)
+        *location = sqlite3_last_insert_rowid(ar->db);
+    return MV_OK;
+}
+
 mv_status mv_archive_local_file(mv_archive *ar, int64_t mailbox, int64_t message, const char *flags,
                                 int64_t internaldate, int64_t run, int *added, int *flags_changed,
                                 mv_error *err)
@@ -823,41 +879,80 @@ mv_status mv_archive_local_file(mv_archive *ar, int64_t mailbox, int64_t message
     if (rc != SQLITE_DONE)
         return mv_archive_sqlerr(ar, rc, "reading locations", err);
 
-    /* Local mail has no server UIDs; give it the next one of its folder, as a server would.
-     * A local folder gets a UIDVALIDITY too (its first use, as servers typically do), so that
-     * restore and export treat every location alike. */
-    st = mv_archive_stmt(ar,
-                         "UPDATE mailboxes SET uidnext = uidnext + 1, uidvalidity ="
-                         " CASE WHEN uidvalidity = 0 THEN ?2 ELSE uidvalidity END WHERE id = ?1"
-                         " RETURNING uidvalidity, uidnext - 1",
-                         err);
-    if (st == NULL)
-        return err->status;
-    sqlite3_bind_int64(st, 1, mailbox);
-    sqlite3_bind_int64(st, 2, now());
-    if ((rc = sqlite3_step(st)) != SQLITE_ROW)
-        return mv_archive_sqlerr(ar, rc, "numbering a message", err);
-    int64_t uidvalidity = sqlite3_column_int64(st, 0), uid = sqlite3_column_int64(st, 1);
-    sqlite3_reset(st);
+    mv_status s = numbered_location(ar, mailbox, message, flags, internaldate, NULL, err);
+    *added = s == MV_OK;
+    return s;
+}
 
-    st = mv_archive_stmt(ar,
-                         "INSERT INTO locations(mailbox, uidvalidity, uid, message, flags,"
-                         " internaldate, first_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+mv_status mv_archive_uidls(mv_archive *ar, int64_t mailbox, mv_uidl_cb cb, void *ctx, mv_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(ar->db,
+                                "SELECT p.uidl, p.location, l.first_seen, l.expunged_at IS NOT NULL"
+                                " FROM pop3_uidls p JOIN locations l ON l.id = p.location"
+                                " WHERE p.mailbox = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return mv_archive_sqlerr(ar, rc, "reading UIDLs", err);
+    sqlite3_bind_int64(st, 1, mailbox);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+               sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3))) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "reading UIDLs", err);
+    return MV_OK;
+}
+
+mv_status mv_archive_uidl_put(mv_archive *ar, int64_t mailbox, const char *uidl, int64_t message,
+                              const char *flags, int64_t internaldate, int *added, mv_error *err)
+{
+    *added = 0;
+    sqlite3_stmt *st =
+        mv_archive_stmt(ar, "SELECT 1 FROM pop3_uidls WHERE mailbox = ?1 AND uidl = ?2", err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_text(st, 2, uidl, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return MV_OK;
+    if (rc != SQLITE_DONE)
+        return mv_archive_sqlerr(ar, rc, "reading UIDLs", err);
+    int64_t loc;
+    mv_status s = numbered_location(ar, mailbox, message, flags, internaldate, &loc, err);
+    if (s != MV_OK)
+        return s;
+    st = mv_archive_stmt(ar, "INSERT INTO pop3_uidls(mailbox, uidl, location) VALUES(?1, ?2, ?3)",
                          err);
     if (st == NULL)
         return err->status;
     sqlite3_bind_int64(st, 1, mailbox);
-    sqlite3_bind_int64(st, 2, uidvalidity);
-    sqlite3_bind_int64(st, 3, uid);
-    sqlite3_bind_int64(st, 4, message);
-    sqlite3_bind_text(st, 5, flags, -1, SQLITE_STATIC);
-    if (internaldate >= 0)
-        sqlite3_bind_int64(st, 6, internaldate);
-    sqlite3_bind_int64(st, 7, now());
-    if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-        return mv_archive_sqlerr(ar, rc, "adding a location", err);
-    *added = 1;
-    return MV_OK;
+    sqlite3_bind_text(st, 2, uidl, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, loc);
+    if ((s = step_done(ar, st, "recording a UIDL", NULL, err)) == MV_OK)
+        *added = 1;
+    return s;
+}
+
+mv_status mv_archive_uidl_expunge(mv_archive *ar, int64_t mailbox, const char *uidl, int *changed,
+                                  mv_error *err)
+{
+    sqlite3_stmt *st = mv_archive_stmt(ar,
+                                       "UPDATE locations SET expunged_at = ?3 WHERE id = ("
+                                       " SELECT location FROM pop3_uidls WHERE mailbox = ?1"
+                                       " AND uidl = ?2) AND expunged_at IS NULL",
+                                       err);
+    if (st == NULL)
+        return err->status;
+    sqlite3_bind_int64(st, 1, mailbox);
+    sqlite3_bind_text(st, 2, uidl, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now());
+    return step_done(ar, st, "marking a message expunged", changed, err);
 }
 
 mv_status mv_archive_account_find(mv_archive *ar, const char *name, int64_t *id, mv_error *err)

@@ -33,7 +33,7 @@ typedef struct mv_archive_options {
 } mv_archive_options;
 
 /* The schema this build writes; archives with a higher PRAGMA user_version are refused. */
-#define MV_ARCHIVE_SCHEMA_VERSION 1
+#define MV_ARCHIVE_SCHEMA_VERSION 2
 
 mv_status mv_archive_open(const char *path, const mv_archive_options *opt, mv_archive **out,
                           mv_error *err);
@@ -131,6 +131,21 @@ typedef int (*mv_location_cb)(void *ctx, int64_t uid, const char *flags);
 /* Live (not expunged) locations of the folder under uidvalidity, in UID order. */
 mv_status mv_archive_locations(mv_archive *ar, int64_t mailbox, int64_t uidvalidity,
                                mv_location_cb cb, void *ctx, mv_error *err);
+
+/* --- POP3: messages identified by UIDL strings --- */
+
+typedef int (*mv_uidl_cb)(void *ctx, const char *uidl, int64_t location, int64_t first_seen,
+                          int expunged);
+/* Every UIDL recorded for the mailbox, with its location. */
+mv_status mv_archive_uidls(mv_archive *ar, int64_t mailbox, mv_uidl_cb cb, void *ctx,
+                           mv_error *err);
+/* Files message under a new location of the mailbox (numbered like local mail) and records
+ * its UIDL. A UIDL already recorded is left alone (*added = 0). */
+mv_status mv_archive_uidl_put(mv_archive *ar, int64_t mailbox, const char *uidl, int64_t message,
+                              const char *flags, int64_t internaldate, int *added, mv_error *err);
+/* The server no longer lists this UIDL: its location gets an expunged-at time. */
+mv_status mv_archive_uidl_expunge(mv_archive *ar, int64_t mailbox, const char *uidl, int *changed,
+                                  mv_error *err);
 
 /* Runs record what each command did, for `status` and for post-mortems. */
 mv_status mv_archive_run_begin(mv_archive *ar, int64_t account, const char *command, int64_t *run,

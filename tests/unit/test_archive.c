@@ -177,24 +177,51 @@ static void test_migrations_run_forward_once(void **state)
     fixture *f = *state;
     mv_error err;
     mv_archive *ar = open_mode(f->path, MV_ARCHIVE_CREATE, MV_OK, &err);
-    /* The machinery on steps of our own: version 1 is the real schema, then two more. */
-    static const char *const steps[] = {
-        "SELECT 1",
-        "CREATE TABLE extra(x); INSERT INTO extra VALUES(2)",
-        "INSERT INTO extra VALUES(3)",
-    };
-    assert_int_equal(mv_archive_migrate(ar, steps, 3, &err), MV_OK);
-    assert_int_equal(scalar(ar, "PRAGMA user_version"), 3);
+    /* The machinery on steps of our own: the real versions (no-ops here), then two more. */
+    const char *steps[MV_ARCHIVE_SCHEMA_VERSION + 3];
+    int v = MV_ARCHIVE_SCHEMA_VERSION;
+    for (int i = 0; i < v; i++)
+        steps[i] = "SELECT 1";
+    steps[v] = "CREATE TABLE extra(x); INSERT INTO extra VALUES(2)";
+    steps[v + 1] = "INSERT INTO extra VALUES(3)";
+    assert_int_equal(mv_archive_migrate(ar, steps, v + 2, &err), MV_OK);
+    assert_int_equal(scalar(ar, "PRAGMA user_version"), v + 2);
     assert_int_equal(scalar(ar, "SELECT sum(x) FROM extra"), 5);
     /* Running again does nothing. */
-    assert_int_equal(mv_archive_migrate(ar, steps, 3, &err), MV_OK);
+    assert_int_equal(mv_archive_migrate(ar, steps, v + 2, &err), MV_OK);
     assert_int_equal(scalar(ar, "SELECT count(*) FROM extra"), 2);
     /* A failing step rolls back entirely: the version stays. */
-    static const char *const bad[] = {"SELECT 1", "SELECT 1", "SELECT 1",
-                                      "INSERT INTO extra VALUES(4); INSERT INTO nosuch VALUES(1)"};
-    assert_int_not_equal(mv_archive_migrate(ar, bad, 4, &err), MV_OK);
-    assert_int_equal(scalar(ar, "PRAGMA user_version"), 3);
+    steps[v + 2] = "INSERT INTO extra VALUES(4); INSERT INTO nosuch VALUES(1)";
+    mv_error_clear(&err);
+    assert_int_not_equal(mv_archive_migrate(ar, steps, v + 3, &err), MV_OK);
+    assert_int_equal(scalar(ar, "PRAGMA user_version"), v + 2);
     assert_int_equal(scalar(ar, "SELECT count(*) FROM extra"), 2);
+    mv_archive_close(ar);
+}
+
+/* An archive written by the first release (schema 1) is brought forward by a writer, and
+ * refused by a reader until then. */
+static void test_upgrade_from_schema_1(void **state)
+{
+    fixture *f = *state;
+    mv_error err;
+    mv_archive *ar = open_mode(f->path, MV_ARCHIVE_CREATE, MV_OK, &err);
+    mv_archive_close(ar);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE pop3_uidls;"
+                                  "ALTER TABLE messages DROP COLUMN has_attachment;"
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(open_mode(f->path, MV_ARCHIVE_READ, MV_ERR_ARCHIVE, &err));
+    assert_non_null(strstr(err.msg, "mailvault init"));
+    ar = open_mode(f->path, MV_ARCHIVE_WRITE, MV_OK, &err);
+    assert_int_equal(scalar(ar, "PRAGMA user_version"), MV_ARCHIVE_SCHEMA_VERSION);
+    assert_int_equal(scalar(ar, "SELECT count(*) FROM pop3_uidls"), 0);
+    assert_int_equal(scalar(ar, "SELECT count(has_attachment) FROM messages"), 0);
     mv_archive_close(ar);
 }
 
@@ -429,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_foreign_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_run_forward_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_schema_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_file_dedup_and_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_and_resolve, setup, teardown),
