@@ -95,6 +95,8 @@ int mv_cmd_export(mv_cli *cli, int argc, char **argv);
 int mv_cmd_verify(mv_cli *cli, int argc, char **argv);
 int mv_cmd_stats(mv_cli *cli, int argc, char **argv);
 int mv_cmd_sync(mv_cli *cli, int argc, char **argv);
+int mv_cmd_search(mv_cli *cli, int argc, char **argv);
+int mv_cmd_reindex(mv_cli *cli, int argc, char **argv);
 
 /* Writes s cut or padded to width characters. */
 void mv_cli_column(FILE *f, const char *s, int width);

@@ -10,8 +10,12 @@
 #include "blob.h"
 #include "cli.h"
 #include "export.h"
+#include "query.h"
 #include "hash.h"
 #include "import.h"
+#include "index.h"
+#include "mime.h"
+#include "text.h"
 #include "source.h"
 
 #define OPTION_END(c)                                                                              \
@@ -282,7 +286,7 @@ int mv_cmd_list(mv_cli *cli, int argc, char **argv)
                               mv_archive_path(ar), folder);
     }
     if (st == MV_OK && (messages || folder)) {
-        mv_message_filter f = {folder, expunged};
+        mv_message_filter f = {folder, expunged, NULL};
         st = mv_archive_messages(ar, &f, print_message, &sha_only, &err);
     } else if (st == MV_OK) {
         accounts_seen seen = {{0}, 0};
@@ -301,12 +305,52 @@ int mv_cmd_list(mv_cli *cli, int argc, char **argv)
 
 /* --- show --- */
 
+/* A message for reading: the main headers decoded, the text of its body (HTML turned into
+ * text, every charset into UTF-8), and its attachments by name. */
+static mv_status show_decoded(mv_archive *ar, int64_t id, mv_error *err)
+{
+    unsigned char head[64 * 1024];
+    size_t len = 0;
+    mv_blob_reader *r;
+    mv_status st = mv_blob_reader_open(ar, id, &r, err);
+    while (st == MV_OK && len < sizeof head) {
+        size_t got;
+        if ((st = mv_blob_reader_read(r, head + len, sizeof head - len, &got, err)) != MV_OK ||
+            got == 0)
+            break;
+        len += got;
+    }
+    mv_blob_reader_close(r);
+    if (st != MV_OK)
+        return st;
+    mv_mime_summary sum;
+    mv_text text;
+    if ((st = mv_mime_summarize((const char *)head, len, &sum, err)) != MV_OK)
+        return st;
+    if ((st = mv_index_extract(ar, id, &text, err)) != MV_OK) {
+        mv_mime_summary_free(&sum);
+        return st;
+    }
+    char d[32];
+    printf("Date:    %s UTC\n", mv_cli_date(sum.date, d, sizeof d));
+    printf("From:    %s\n", sum.from ? sum.from : "");
+    printf("To:      %s\n", text.recipients);
+    printf("Subject: %s\n", sum.subject ? sum.subject : "");
+    if (text.attachments[0])
+        printf("Attachments: %s\n", text.attachments);
+    printf("\n%s\n", text.body);
+    mv_text_free(&text);
+    mv_mime_summary_free(&sum);
+    return MV_OK;
+}
+
 int mv_cmd_show(mv_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"raw", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = mv_cli_next_option(cli, argc, argv, "", opts)) >= 0)
-        ;
+    int c, raw = 0;
+    while ((c = mv_cli_next_option(cli, argc, argv, "r", opts)) >= 0)
+        if (c == 'r')
+            raw = 1;
     OPTION_END(c);
     if (optind + 1 != argc)
         return mv_cli_usage_error(cli, "which message? (one ID from `mailvault list --messages`)");
@@ -318,6 +362,11 @@ int mv_cmd_show(mv_cli *cli, int argc, char **argv)
     int64_t id;
     mv_blob_reader *r = NULL;
     mv_status st = mv_archive_message_resolve(ar, argv[optind], &id, &err);
+    if (st == MV_OK && !raw) {
+        st = show_decoded(ar, id, &err);
+        mv_archive_close(ar);
+        return st == MV_OK ? MV_EXIT_OK : mv_cli_fail(cli, &err);
+    }
     if (st == MV_OK)
         st = mv_blob_reader_open(ar, id, &r, &err);
     static unsigned char buf[64 * 1024];
@@ -339,13 +388,12 @@ int mv_cmd_show(mv_cli *cli, int argc, char **argv)
 
 int mv_cmd_export(mv_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"folder", required_argument, NULL, 'f'},
-                                         {"no-expunged", no_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"format", required_argument, NULL, 'F'}, {"out", required_argument, NULL, 'o'},
+        {"folder", required_argument, NULL, 'f'}, {"no-expunged", no_argument, NULL, 'n'},
+        {"query", required_argument, NULL, 'Q'},  {NULL, 0, NULL, 0}};
     mv_export_options eo = {.include_expunged = 1};
-    const char *format = NULL;
+    const char *format = NULL, *query_text = NULL;
     int c;
     while ((c = mv_cli_next_option(cli, argc, argv, "F:o:f:", opts)) >= 0) {
         if (c == 'F')
@@ -356,6 +404,8 @@ int mv_cmd_export(mv_cli *cli, int argc, char **argv)
             eo.folder = optarg;
         else if (c == 'n')
             eo.include_expunged = 0;
+        else if (c == 'Q')
+            query_text = optarg;
     }
     OPTION_END(c);
     if (optind < argc)
@@ -375,11 +425,18 @@ int mv_cmd_export(mv_cli *cli, int argc, char **argv)
 
     mv_error err = {0};
     mv_archive *ar;
-    if (mv_cli_open(cli, MV_ARCHIVE_READ, &ar, &err) != MV_OK)
+    mv_query *q = NULL;
+    if (query_text && mv_query_parse(query_text, (int64_t)time(NULL), &q, &err) != MV_OK)
         return mv_cli_fail(cli, &err);
+    eo.query = q;
+    if (mv_cli_open(cli, MV_ARCHIVE_READ, &ar, &err) != MV_OK) {
+        mv_query_free(q);
+        return mv_cli_fail(cli, &err);
+    }
     mv_export_report rep;
     mv_status st = mv_export_run(ar, &eo, &rep, &err);
     mv_archive_close(ar);
+    mv_query_free(q);
     if (st != MV_OK)
         return mv_cli_fail(cli, &err);
     if (!cli->quiet) {

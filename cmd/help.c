@@ -14,7 +14,9 @@ static const char overview[] =
     "  init      create (or upgrade) an archive\n"
     "  import    add local mail: Maildir trees, mbox files, .eml files\n"
     "  list      folders and message counts; --messages for the messages\n"
-    "  show      print one message's exact bytes\n"
+    "  search    find messages: words, \"phrases\", from: to: subject: date: is: ...\n"
+    "  show      print one message for reading (--raw: its exact bytes)\n"
+    "  reindex   bring the search index up to date (--all: rebuild it)\n"
     "  export    write archived mail out as Maildir, mbox or .eml files\n"
     "  verify    re-read every message and check it against its SHA-256\n"
     "  stats     sizes, compression ratio, per-folder figures\n"
@@ -104,13 +106,44 @@ static const struct {
      "  --expunged     with --messages: include messages deleted on the server\n"
      "  --sha256       one line per message: its SHA-256 and folder, in sha256sum's layout\n"},
     {"show",
-     "usage: mailvault show ID\n"
+     "usage: mailvault show [--raw] ID\n"
      "\n"
-     "Writes the message's exact archived bytes to standard output. ID is the number shown by\n"
-     "`list --messages`, or at least 8 hex digits of the message's SHA-256.\n"},
+     "Shows the message for reading: Date, From, To and Subject decoded, the attachments by\n"
+     "name, and the text of its body (HTML turned into text, every charset into UTF-8). With\n"
+     "--raw, writes its exact archived bytes instead. ID is the number shown by\n"
+     "`list --messages` or `search`, or at least 8 hex digits of the message's SHA-256.\n"},
+    {"search",
+     "usage: mailvault search [--limit N] [--json] [--count] [--output=ids] QUERY...\n"
+     "\n"
+     "Finds archived messages, newest first (messages containing the query's accented words\n"
+     "exactly come first). The query:\n"
+     "  word word         both words (anywhere: headers, body, attachment names)\n"
+     "  \"a phrase\"        the words in this order      prefix*   words starting so\n"
+     "  a OR b, NOT a, -a, ( ... )                     (NOT binds tightest, then AND, OR)\n"
+     "  from: to: subject: body: attachment:NAME       (to: covers To, Cc and Bcc)\n"
+     "  folder:NAME (* and ? wildcards)  account:NAME  id:MESSAGE-ID\n"
+     "  date:2019..2020-06-30  date:2019-03  before:DATE  after:DATE  (DATE: YYYY,\n"
+     "                    YYYY-MM, YYYY-MM-DD, today, yesterday, 7d, 2w, 3m, 1y)\n"
+     "  is:unread|read|flagged|answered|draft|expunged  (expunged: deleted on the server)\n"
+     "  has:attachment    size:>1M  size:<10k  size:100k..2M\n"
+     "Accents and case do not matter (\"da nang\" finds \"Đà Nẵng\"); Chinese, Japanese\n"
+     "and Korean words are found inside sentences without spaces.\n"
+     "\n"
+     "  --limit N       at most N results (default 50; 0: all)\n"
+     "  --json          results as JSON (id, sha256, date, from, to, subject, folders,\n"
+     "                  deleted_on_server, snippet)\n"
+     "  --count         only the number of matching messages\n"
+     "  --output=ids    only the message IDs, one per line (for scripts and `show`)\n"
+     "`mailvault export --query QUERY` exports the matches.\n"},
+    {"reindex",
+     "usage: mailvault reindex [--all]\n"
+     "\n"
+     "Indexes the messages that are not in the search index yet (archives written before\n"
+     "the index existed); with --all, rebuilds the whole index. Sync and import index new\n"
+     "mail as they store it, so this is rarely needed. Interrupted, it resumes.\n"},
     {"export",
      "usage: mailvault export --format maildir|mbox|eml --out DIR [--folder NAME]\n"
-     "                        [--no-expunged]\n"
+     "                        [--query QUERY] [--no-expunged]\n"
      "\n"
      "Writes archived mail to DIR, one subdirectory (or .mbox file) per folder:\n"
      "  maildir  DIR/FOLDER/{cur,new,tmp}, flags in file names, mtime = INTERNALDATE\n"
@@ -121,6 +154,7 @@ static const struct {
      "reported.) Existing maildir/eml files are left alone; mbox files are replaced whole.\n"
      "\n"
      "  --folder NAME   only this folder\n"
+     "  --query QUERY   only the messages `mailvault search QUERY` finds\n"
      "  --no-expunged   leave out messages the server has deleted (included by default:\n"
      "                  they are part of the archive)\n"},
     {"verify",

@@ -21,9 +21,10 @@ static const struct {
     const char *name;
     int (*run)(mv_cli *, int, char **);
 } commands[] = {
-    {"init", mv_cmd_init},   {"import", mv_cmd_import}, {"list", mv_cmd_list},
-    {"show", mv_cmd_show},   {"export", mv_cmd_export}, {"verify", mv_cmd_verify},
-    {"stats", mv_cmd_stats}, {"sync", mv_cmd_sync},
+    {"init", mv_cmd_init},       {"import", mv_cmd_import}, {"list", mv_cmd_list},
+    {"show", mv_cmd_show},       {"export", mv_cmd_export}, {"verify", mv_cmd_verify},
+    {"stats", mv_cmd_stats},     {"sync", mv_cmd_sync},     {"search", mv_cmd_search},
+    {"reindex", mv_cmd_reindex},
 };
 
 int mv_cli_exit_code(mv_status st)

@@ -421,7 +421,7 @@ mv_status mv_export_run(mv_archive *ar, const mv_export_options *opt, mv_export_
         return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
     mv_status st = make_dirs(&ex, opt->out_dir);
     if (st == MV_OK) {
-        mv_message_filter f = {opt->folder, opt->include_expunged};
+        mv_message_filter f = {opt->folder, opt->include_expunged, opt->query};
         st = mv_archive_messages(ar, &f, export_one, &ex, err);
         if (st == MV_OK)
             st = ex.st;

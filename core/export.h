@@ -17,13 +17,16 @@
 #include "archive.h"
 #include "error.h"
 
+struct mv_query;
+
 typedef enum { MV_EXPORT_MAILDIR, MV_EXPORT_MBOX, MV_EXPORT_EML } mv_export_format;
 
 typedef struct mv_export_options {
     mv_export_format format;
     const char *out_dir;
-    const char *folder;   /* NULL: every folder */
-    int include_expunged; /* also mail the server has deleted (default in the CLI) */
+    const char *folder;           /* NULL: every folder */
+    int include_expunged;         /* also mail the server has deleted (default in the CLI) */
+    const struct mv_query *query; /* only the messages matching this search, or NULL */
 } mv_export_options;
 
 typedef struct mv_export_report {

@@ -6,6 +6,8 @@
 
 #include "blob.h"
 #include "hash.h"
+#include "index.h"
+#include "text.h"
 
 #define IO_BUF (64 * 1024)
 /* Batches bound the WAL's growth and the work lost to a crash. */
@@ -29,6 +31,7 @@ typedef struct importer {
     int64_t batch_bytes;
     int64_t messages_before; /* messages in the archive when the import started */
     mv_run_counts counts;
+    mv_blob_codec *codec; /* the archive's compression settings, refreshed after training */
 } importer;
 
 static mv_status hash_message(importer *im, unsigned char sha[MV_SHA256_LEN], mv_error *err)
@@ -46,25 +49,42 @@ static mv_status hash_message(importer *im, unsigned char sha[MV_SHA256_LEN], mv
     return MV_OK;
 }
 
+/* Compresses the message into a stage (keeping the uncompressed bytes long enough to
+ * extract its search text), stores it, and indexes it if it is new. */
 static mv_status store_message(importer *im, int64_t msg_size, int64_t *id, int *is_new,
                                mv_error *err)
 {
-    mv_blob_writer *w;
+    mv_blob_stage *s = NULL;
+    mv_text text = {0};
     mv_status st = mv_source_rewind(im->src, err);
+    if (st == MV_OK && im->codec == NULL)
+        st = mv_blob_codec_new(im->ar, &im->codec, err);
+    if (st == MV_OK)
+        st = mv_blob_stage_begin(im->codec, msg_size, &s, err);
     if (st != MV_OK)
         return st;
-    if ((st = mv_blob_writer_begin(im->ar, msg_size, &w, err)) != MV_OK)
-        return st;
+    mv_blob_stage_keep_raw(s);
     for (;;) {
         size_t got;
-        if ((st = mv_source_read(im->src, im->buf, IO_BUF, &got, err)) != MV_OK)
+        if ((st = mv_source_read(im->src, im->buf, IO_BUF, &got, err)) != MV_OK || got == 0)
             break;
-        if (got == 0)
-            return mv_blob_writer_finish(w, id, is_new, NULL, err);
-        if ((st = mv_blob_writer_write(w, im->buf, got, err)) != MV_OK)
+        if ((st = mv_blob_stage_write(s, im->buf, got, err)) != MV_OK)
             break;
     }
-    mv_blob_writer_abort(w);
+    if (st == MV_OK)
+        st = mv_blob_stage_finish(s, err);
+    if (st == MV_OK) {
+        size_t len;
+        const unsigned char *raw = mv_blob_stage_raw(s, &len, NULL);
+        st = mv_text_extract(raw ? (const char *)raw : "", len, &text, err);
+        mv_blob_stage_drop_raw(s);
+    }
+    if (st == MV_OK)
+        st = mv_blob_stage_store(im->ar, s, id, is_new, err);
+    if (st == MV_OK && *is_new)
+        st = mv_index_add(im->ar, *id, &text, err);
+    mv_text_free(&text);
+    mv_blob_stage_free(s);
     return st;
 }
 
@@ -102,7 +122,14 @@ static mv_status batch_commit(importer *im, int last, mv_error *err)
         return st;
     im->committed++;
     int trained;
-    return mv_archive_maybe_train(im->ar, &trained, err);
+    if ((st = mv_archive_maybe_train(im->ar, &trained, err)) != MV_OK)
+        return st;
+    if (trained) {
+        /* Messages from now on use the new dictionary. */
+        mv_blob_codec_free(im->codec);
+        im->codec = NULL;
+    }
+    return MV_OK;
 }
 
 static mv_status file_message(importer *im, const mv_source_msg *msg, mv_error *err)
@@ -245,6 +272,7 @@ out:
         }
     }
     mv_source_close(im.src);
+    mv_blob_codec_free(im.codec);
     mv_hash_free(im.hash);
     free(im.buf);
     free(im.folder);

@@ -21,6 +21,8 @@
 
 #include "blob.h"
 #include "imap.h"
+#include "index.h"
+#include "text.h"
 
 #define BATCH_UIDS 100
 #define IN_FLIGHT 3
@@ -209,6 +211,7 @@ typedef struct msg_item {
     int64_t internaldate;
     int64_t modseq;
     mv_blob_stage *stage;
+    mv_text text; /* extracted on the connection's thread, indexed with the message */
 } msg_item;
 
 typedef struct flag_item {
@@ -299,6 +302,7 @@ static void job_free(job *j)
     for (size_t i = 0; i < j->nmsgs; i++) {
         free(j->msgs[i].flags);
         mv_blob_stage_free(j->msgs[i].stage);
+        mv_text_free(&j->msgs[i].text);
     }
     free(j->msgs);
     for (size_t i = 0; i < j->flags.n; i++)
@@ -411,6 +415,9 @@ static mv_status w_batch(engine *e, job *j)
         int64_t id;
         int is_new, added;
         if ((st = mv_blob_stage_store(e->ar, m->stage, &id, &is_new, &j->err)) != MV_OK)
+            goto fail;
+        /* New content enters the search index in the same transaction as its bytes. */
+        if (is_new && (st = mv_index_add(e->ar, id, &m->text, &j->err)) != MV_OK)
             goto fail;
         if ((st = mv_archive_location_put(e->ar, t->mailbox, j->state.uidvalidity, m->uid, id,
                                           m->flags, m->internaldate, m->modseq, &added, &j->err)) !=
@@ -626,6 +633,7 @@ typedef struct fctx {
     batch inflight[IN_FLIGHT];
     int ninflight;
     mv_blob_stage *stage; /* the body being received */
+    mv_text text;         /* its searchable text, once it is complete */
     mv_blob_codec *codec;
     uint64_t stage_left;
     mv_error stage_err;
@@ -718,6 +726,8 @@ static mv_status on_fetch(fctx *f, const mv_imap_response *r, mv_error *err)
         memset(m, 0, sizeof *m);
         m->uid = uid;
         m->stage = stage;
+        m->text = f->text;
+        memset(&f->text, 0, sizeof f->text);
         m->modseq = modseq > 0 ? modseq : 0;
         const mv_imap_value *d = mv_imap_list_find(list, "INTERNALDATE");
         m->internaldate = d && d->type == MV_IMAP_STRING ? mv_sync_parse_internaldate(d->str) : -1;
@@ -798,7 +808,8 @@ static int f_literal_begin(void *ctx, const char *key, uint64_t number, uint64_t
         return 1;
     }
     f->stage_left = size;
-    mv_blob_stage_begin(f->codec, (int64_t)size, &f->stage, &f->stage_err);
+    if (mv_blob_stage_begin(f->codec, (int64_t)size, &f->stage, &f->stage_err) == MV_OK)
+        mv_blob_stage_keep_raw(f->stage);
     return 1;
 }
 
@@ -817,7 +828,17 @@ static mv_status f_literal_end(void *ctx, mv_error *err)
     if (f->stage == NULL)
         return mv_error_set(err, f->stage_err.status ? f->stage_err.status : MV_ERR_INTERNAL, "%s",
                             f->stage_err.msg);
-    return mv_blob_stage_finish(f->stage, err);
+    mv_status st = mv_blob_stage_finish(f->stage, err);
+    if (st != MV_OK)
+        return st;
+    /* The text is extracted here, on the connection's thread, in parallel with the other
+     * connections; the uncompressed copy is dropped as soon as it has served. */
+    size_t len;
+    const unsigned char *raw = mv_blob_stage_raw(f->stage, &len, NULL);
+    mv_text_free(&f->text);
+    st = mv_text_extract(raw ? (const char *)raw : "", len, &f->text, err);
+    mv_blob_stage_drop_raw(f->stage);
+    return st;
 }
 
 static void fctx_free(fctx *f)
@@ -826,6 +847,7 @@ static void fctx_free(fctx *f)
     free(f->uids.v);
     free_flags(&f->upd);
     mv_blob_stage_free(f->stage);
+    mv_text_free(&f->text);
     for (int i = 0; i < f->ninflight; i++)
         job_free(f->inflight[i].job);
     memset(f, 0, sizeof *f);
@@ -1014,6 +1036,7 @@ static void salvage(engine *e, fctx *f, mv_mailbox_state *state)
     for (size_t k = keep; k < j->nmsgs; k++) {
         free(j->msgs[k].flags);
         mv_blob_stage_free(j->msgs[k].stage);
+        mv_text_free(&j->msgs[k].text);
     }
     j->nmsgs = keep;
     j->memory = 0;

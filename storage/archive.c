@@ -16,7 +16,9 @@
 
 #include "blob.h"
 #include "dict.h"
+#include "fts.h"
 #include "mime.h"
+#include "query.h"
 
 /* "MVLT": lets us tell our archive from any other SQLite file before touching it. */
 #define MV_APPLICATION_ID 0x4d564c54
@@ -117,6 +119,11 @@ static const char *const schema_steps[] = {
     "  location INTEGER NOT NULL REFERENCES locations(id),"
     "  PRIMARY KEY(mailbox, uidl)) WITHOUT ROWID;"
     "ALTER TABLE messages ADD COLUMN has_attachment INTEGER;",
+    /* 2 -> 3: the full-text index (index.h). Contentless, so the text is not stored twice;
+     * no column sizes, since results are ordered by date, not by bm25. Messages stored
+     * before this step are indexed by `mailvault reindex`. */
+    "CREATE VIRTUAL TABLE search USING fts5(subject, sender, recipients, body, attachments,"
+    " content='', columnsize=0, tokenize='mailvault');",
 };
 
 static int64_t now(void)
@@ -444,6 +451,9 @@ mv_status mv_archive_open(const char *path, const mv_archive_options *opt, mv_ar
         goto fail;
     }
     sqlite3_extended_result_codes(ar->db, 1);
+    /* Before anything touches the search table, which names this tokenizer. */
+    if ((st = mv_fts_register(ar->db, err)) != MV_OK)
+        goto fail;
     /* Only other readers' checkpoints can hold SQLite's own locks briefly; writers are
      * already serialised by take_lock. */
     sqlite3_busy_timeout(ar->db, 10000);
@@ -1573,24 +1583,37 @@ mv_status mv_archive_messages(mv_archive *ar, const mv_message_filter *f, mv_mes
                               void *ctx, mv_error *err)
 {
     /* Not a cached statement: the callback may read blobs, and a nested walk (export calling
-     * list) must not reset it. */
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(
-        ar->db,
+     * list) must not reset it. A search query adds its own condition, whose parameters are
+     * numbered ?1..?N; ours follow them, numbered explicitly. */
+    const mv_query *q = f ? f->query : NULL;
+    int nq = q ? (int)mv_query_nparams(q) : 0;
+    char *sql = sqlite3_mprintf(
         "SELECT m.id, m.sha256, m.size, coalesce(m.date, -1), m.from_addr, m.to_addr,"
         " m.subject, m.message_id, b.name, l.flags, coalesce(l.internaldate, -1),"
         " coalesce(l.expunged_at, 0), l.uidvalidity, l.uid"
         " FROM locations l JOIN messages m ON m.id = l.message"
         " JOIN mailboxes b ON b.id = l.mailbox"
-        " WHERE l.superseded_at IS NULL AND (?1 IS NULL OR b.name = ?1)"
-        " AND (?2 OR l.expunged_at IS NULL)"
+        " WHERE l.superseded_at IS NULL AND (?%d IS NULL OR b.name = ?%d)"
+        " AND (?%d OR l.expunged_at IS NULL) AND (%s)"
         " ORDER BY b.name, l.uidvalidity, l.uid",
-        -1, &st, NULL);
+        nq + 1, nq + 1, nq + 2, q ? mv_query_where(q) : "1");
+    if (sql == NULL)
+        return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(ar->db, sql, -1, &st, NULL);
+    sqlite3_free(sql);
     if (rc != SQLITE_OK)
         return mv_archive_sqlerr(ar, rc, "listing messages", err);
+    for (size_t i = 0; q && i < mv_query_nparams(q); i++) {
+        const mv_query_param *p = mv_query_param_at(q, i);
+        if (p->is_int)
+            sqlite3_bind_int64(st, (int)i + 1, p->i);
+        else
+            sqlite3_bind_text(st, (int)i + 1, p->s, -1, SQLITE_STATIC);
+    }
     if (f && f->folder)
-        sqlite3_bind_text(st, 1, f->folder, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, f ? f->include_expunged : 0);
+        sqlite3_bind_text(st, nq + 1, f->folder, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, nq + 2, f ? f->include_expunged : 0);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         mv_message_info m = {
             .id = sqlite3_column_int64(st, 0),

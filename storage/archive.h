@@ -33,7 +33,7 @@ typedef struct mv_archive_options {
 } mv_archive_options;
 
 /* The schema this build writes; archives with a higher PRAGMA user_version are refused. */
-#define MV_ARCHIVE_SCHEMA_VERSION 2
+#define MV_ARCHIVE_SCHEMA_VERSION 3
 
 mv_status mv_archive_open(const char *path, const mv_archive_options *opt, mv_archive **out,
                           mv_error *err);
@@ -212,9 +212,11 @@ typedef struct mv_message_info {
 } mv_message_info;
 typedef int (*mv_message_cb)(void *ctx, const mv_message_info *m);
 
+struct mv_query;
 typedef struct mv_message_filter {
-    const char *folder;   /* NULL: all folders */
-    int include_expunged; /* also locations deleted on the server */
+    const char *folder;           /* NULL: all folders */
+    int include_expunged;         /* also locations deleted on the server */
+    const struct mv_query *query; /* only messages matching this search (core/query.h) */
 } mv_message_filter;
 /* Locations in folder order then UID order. Returning nonzero from cb stops the walk. */
 mv_status mv_archive_messages(mv_archive *ar, const mv_message_filter *f, mv_message_cb cb,

@@ -59,6 +59,10 @@ struct mv_blob_stage {
     int dense;           /* the compressor is in its mode for incompressible base64 */
     unsigned char *pend; /* input gathered into whole blocks for classifying (see below) */
     size_t pend_len;
+    int keep_raw;       /* also keep the uncompressed bytes (for text extraction) */
+    unsigned char *raw; /* up to MV_BLOB_RAW_MAX of them */
+    size_t raw_len, raw_cap;
+    int raw_truncated;
 };
 
 struct mv_blob_writer {
@@ -371,6 +375,53 @@ static mv_status compress_block(mv_blob_stage *s, const unsigned char *p, size_t
     return deflate_all(s, p, (uInt)n, err);
 }
 
+static mv_status keep(mv_blob_stage *s, const unsigned char *p, size_t len, mv_error *err)
+{
+    size_t room = MV_BLOB_RAW_MAX - s->raw_len;
+    if (len > room) {
+        s->raw_truncated = 1;
+        len = room;
+    }
+    if (len == 0)
+        return MV_OK;
+    if (s->raw_len + len > s->raw_cap) {
+        size_t cap = s->raw_cap ? s->raw_cap : 16 * 1024;
+        while (cap < s->raw_len + len)
+            cap *= 2;
+        if (cap > MV_BLOB_RAW_MAX)
+            cap = MV_BLOB_RAW_MAX;
+        unsigned char *r = realloc(s->raw, cap);
+        if (r == NULL)
+            return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        s->raw = r;
+        s->raw_cap = cap;
+    }
+    memcpy(s->raw + s->raw_len, p, len);
+    s->raw_len += len;
+    return MV_OK;
+}
+
+void mv_blob_stage_keep_raw(mv_blob_stage *s)
+{
+    s->keep_raw = 1;
+}
+
+const unsigned char *mv_blob_stage_raw(const mv_blob_stage *s, size_t *len, int *truncated)
+{
+    *len = s->raw_len;
+    if (truncated)
+        *truncated = s->raw_truncated;
+    return s->raw;
+}
+
+void mv_blob_stage_drop_raw(mv_blob_stage *s)
+{
+    free(s->raw);
+    s->raw = NULL;
+    s->raw_len = s->raw_cap = 0;
+    s->keep_raw = 0;
+}
+
 mv_status mv_blob_stage_write(mv_blob_stage *s, const void *data, size_t len, mv_error *err)
 {
     const unsigned char *p = data;
@@ -378,6 +429,8 @@ mv_status mv_blob_stage_write(mv_blob_stage *s, const void *data, size_t len, mv
     if (s->finished)
         return mv_error_set(err, MV_ERR_INTERNAL, "write to a finished stage");
     if ((st = capture_header(s, p, len, err)) != MV_OK)
+        return st;
+    if (s->keep_raw && (st = keep(s, p, len, err)) != MV_OK)
         return st;
     mv_hash_update(s->hash, data, len);
     s->size += (int64_t)len;
@@ -456,7 +509,7 @@ int64_t mv_blob_stage_size(const mv_blob_stage *s)
 
 size_t mv_blob_stage_memory(const mv_blob_stage *s)
 {
-    return s->memory + s->cur_cap + s->header_cap + sizeof *s;
+    return s->memory + s->cur_cap + s->header_cap + s->raw_cap + sizeof *s;
 }
 
 static mv_status insert_chunk(mv_archive *ar, int64_t id, int64_t seq, const void *data, size_t len,
@@ -563,6 +616,7 @@ void mv_blob_stage_free(mv_blob_stage *s)
     mv_hash_free(s->hash);
     free(s->header);
     free(s->pend);
+    free(s->raw);
     free(s);
 }
 

@@ -42,6 +42,14 @@ void mv_blob_codec_free(mv_blob_codec *c);
 mv_status mv_blob_stage_begin(const mv_blob_codec *c, int64_t size_hint, mv_blob_stage **out,
                               mv_error *err);
 mv_status mv_blob_stage_write(mv_blob_stage *s, const void *data, size_t len, mv_error *err);
+/* Asks the stage to keep the uncompressed bytes too (up to MV_BLOB_RAW_MAX; the rest is only
+ * compressed), so the search text can be extracted on the same thread without reading the
+ * message back. Call right after begin; drop them as soon as they have served. */
+#define MV_BLOB_RAW_MAX (16 * 1024 * 1024)
+void mv_blob_stage_keep_raw(mv_blob_stage *s);
+const unsigned char *mv_blob_stage_raw(const mv_blob_stage *s, size_t *len, int *truncated);
+void mv_blob_stage_drop_raw(mv_blob_stage *s);
+
 /* Ends the compressed stream; afterwards the digest and size are known. */
 mv_status mv_blob_stage_finish(mv_blob_stage *s, mv_error *err);
 const unsigned char *mv_blob_stage_sha(const mv_blob_stage *s);

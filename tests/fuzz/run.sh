@@ -12,7 +12,7 @@ build=${MV_FUZZ_BUILD:-$top/build-fuzz}
 CC=clang cmake -S "$top" -B "$build" -DMV_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(imap_parse mime mbox config)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(imap_parse mime mbox config text fts query)
 work=$(mktemp -d "${TMPDIR:-/tmp}/mv-fuzz-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 for h in "${harnesses[@]}"; do

@@ -50,10 +50,10 @@ ok "list --messages"
 # --- show: exact bytes ---
 msgfile=$(find "$SAMPLE/maildir/cur" -type f -name '*,S=*' | sort | head -1)
 sum=$(sha256sum "$msgfile" | cut -c1-64)
-expect_exit 0 "$MV" --archive "$A" show "${sum:0:12}"
+expect_exit 0 "$MV" --archive "$A" show --raw "${sum:0:12}"
 cmp -s "$T/out" "$msgfile" || fail "show by SHA-256 prefix is not byte-exact"
 id=$("$MV" --archive "$A" list --messages | awk 'NR==3 {print $1}')
-expect_exit 0 "$MV" --archive "$A" show "$id"
+expect_exit 0 "$MV" --archive "$A" show --raw "$id"
 [ -s "$T/out" ] || fail "show by number printed nothing"
 expect_exit 4 "$MV" --archive "$A" show 99999
 expect_one_line_error "no message 99999"

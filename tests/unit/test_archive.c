@@ -14,6 +14,7 @@
 
 #include "archive_int.h"
 #include "blob.h"
+#include "fts.h"
 #include "mime.h"
 
 typedef struct fixture {
@@ -209,7 +210,9 @@ static void test_upgrade_from_schema_1(void **state)
     mv_archive_close(ar);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(mv_fts_register(db, &err), MV_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE search;"
                                   "DROP TABLE pop3_uidls;"
                                   "ALTER TABLE messages DROP COLUMN has_attachment;"
                                   "PRAGMA user_version = 1",
@@ -222,6 +225,7 @@ static void test_upgrade_from_schema_1(void **state)
     assert_int_equal(scalar(ar, "PRAGMA user_version"), MV_ARCHIVE_SCHEMA_VERSION);
     assert_int_equal(scalar(ar, "SELECT count(*) FROM pop3_uidls"), 0);
     assert_int_equal(scalar(ar, "SELECT count(has_attachment) FROM messages"), 0);
+    assert_int_equal(scalar(ar, "SELECT count(*) FROM sqlite_master WHERE name = 'search'"), 1);
     mv_archive_close(ar);
 }
 
@@ -361,7 +365,8 @@ static void test_listing_and_resolve(void **state)
     assert_int_equal(n[0], 2);
     assert_int_equal(n[1], 2);
     int count = 0;
-    mv_message_filter all = {NULL, 1}, live = {NULL, 0}, inbox_only = {"INBOX", 1};
+    mv_message_filter all = {NULL, 1, NULL}, live = {NULL, 0, NULL},
+                      inbox_only = {"INBOX", 1, NULL};
     assert_int_equal(mv_archive_messages(ar, &all, msg_cb, &count, &err), MV_OK);
     assert_int_equal(count, 3);
     count = 0;

@@ -1,0 +1,1 @@
+(report OR invoice) -spam NOT is:read has:attachment size:>1.5M

@@ -1,0 +1,1 @@
+after:7d before:yesterday date:today date:..2020 date:2019-03.. date:2w..1w size:10k..2M size:<=2G

@@ -1,0 +1,1 @@
+((a OR (b -c)) AND NOT (d OR -(e f))

@@ -1,0 +1,1 @@
+"unterminated date:2019-13 size:1.5

@@ -1,0 +1,1 @@
+from:alice subject:"quarterly report" date:2019..2020-06-30

@@ -1,0 +1,1 @@
+'); DROP TABLE messages; -- folder:"x' OR 1=1 --"

@@ -1,0 +1,1 @@
+folder:"[Gmail]/All*" account:work is:flagged OR is:unread

@@ -1,0 +1,1 @@
+id:<abc@example.org> attachment:pdf to:bob body:near* is:expunged is:draft is:answered

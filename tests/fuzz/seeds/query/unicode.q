@@ -1,0 +1,1 @@
+café "Đà Nẵng" l’été 東京 prefix* "a ""quoted"" phrase"*
