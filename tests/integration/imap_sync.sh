@@ -74,6 +74,9 @@ expect_exit 0 sync sync --json
 [ "$(json_field INBOX new)" = 2 ] || fail "new mail not fetched"
 # The deleted message is still archived, marked as deleted on the server.
 "$MV" --archive "$A" list --messages --folder INBOX --expunged | grep -q "deleted on server" || fail "expunged message lost"
+# ... and found by search, marked as such.
+[ "$("$MV" --archive "$A" search --count is:expunged)" -ge 1 ] || fail "search is:expunged"
+"$MV" --archive "$A" search is:expunged | grep -q "deleted on server" || fail "search does not mark deleted mail"
 server_shas >"$T/now"
 sha_set "$A" >"$T/have"
 comm -23 "$T/now" "$T/have" | grep -q . && fail "archive misses messages the server has"
@@ -207,7 +210,11 @@ expect_exit 0 "$MV" --config "$T/bob" sync
 n_loc=$("$MV" --archive "$T/bob.sqlite" list --sha256 | wc -l)
 [ "$n_loc" = 3006 ] || fail "expected 3006 folder entries after kills, got $n_loc (duplicates?)"
 expect_exit 0 "$MV" --archive "$T/bob.sqlite" verify
-ok "SIGKILL mid-sync ($kills kills) then resync: exact, no duplicates, verifies"
+# The search index agrees with the stored messages: nothing left to index, all searchable.
+expect_exit 0 "$MV" --archive "$T/bob.sqlite" reindex
+grep -q "indexed 0 messages" "$T/out" || fail "after SIGKILLs some messages are not indexed"
+[ "$("$MV" --archive "$T/bob.sqlite" search --count "seed 7")" = 3000 ] || fail "search after SIGKILLs"
+ok "SIGKILL mid-sync ($kills kills) then resync: exact, no duplicates, verifies, index complete"
 
 # --- a connection cut mid-fetch, then resync ---
 python3 "$SRC/tests/lib/cutproxy.py" "$T/proxy.port" "$MV_DOVECOT_IMAP_PORT" --cut-after-bytes 300000 &
