@@ -42,7 +42,8 @@ struct mv_imap {
     int closed; /* the server closed the connection */
     int broken; /* a protocol or I/O error: the connection cannot be trusted */
     char bye[200];
-    unsigned cap_tag; /* the CAPABILITY sent after login, answered or not yet */
+    unsigned cap_tag;      /* the CAPABILITY sent after login, answered or not yet */
+    int want_continuation; /* waiting for "+" before sending a literal's bytes */
     /* libcurl writes error details here on any later failure too (curl_easy_recv), so it
      * lives as long as the handle. */
     char curl_error[CURL_ERROR_SIZE];
@@ -82,6 +83,11 @@ static void copy_result(mv_imap_result *res, const mv_imap_response *r)
 {
     res->status = r->status;
     snprintf(res->code, sizeof res->code, "%s", r->code ? r->code : "");
+    memset(res->code_num, 0, sizeof res->code_num);
+    for (size_t i = 0;
+         r->code_args && r->code_args->type == MV_IMAP_LIST && i < 3 && i < r->code_args->n; i++)
+        if (r->code_args->items[i].type == MV_IMAP_NUMBER)
+            res->code_num[i] = (int64_t)r->code_args->items[i].num;
     snprintf(res->text, sizeof res->text, "%s", r->text ? r->text : "");
 }
 
@@ -106,8 +112,14 @@ static mv_status on_response(void *ctx, const mv_imap_response *r, mv_error *err
               p->res.code[0] ? "[" : "", p->res.code, p->res.code[0] ? "] " : "", p->res.text);
         return MV_OK;
     }
-    if (r->kind == MV_IMAP_RESP_CONTINUE)
-        return mv_error_set(err, MV_ERR_PROTOCOL, "%s: unexpected continuation request", c->where);
+    if (r->kind == MV_IMAP_RESP_CONTINUE) {
+        /* Only a synchronizing literal we sent asks for one (mv_imap_append). */
+        if (!c->want_continuation)
+            return mv_error_set(err, MV_ERR_PROTOCOL, "%s: unexpected continuation request",
+                                c->where);
+        c->want_continuation = 0;
+        return MV_OK;
+    }
     /* Untagged. Some we keep for ourselves; the rest is the current handler's. */
     if (r->status == MV_IMAP_BYE) {
         snprintf(c->bye, sizeof c->bye, "%s", r->text ? r->text : "");
@@ -307,6 +319,119 @@ mv_status mv_imap_run(mv_imap *c, const char *command, mv_imap_result *res, mv_e
                             res->text);
     }
     return MV_OK;
+}
+
+/* Queues bytes without a tag (a literal's data, its closing CRLF). */
+static mv_status queue_raw(mv_imap *c, const void *data, size_t len, mv_error *err)
+{
+    if (c->out_len + len > c->out_cap) {
+        size_t cap = (c->out_len + len) * 2;
+        char *o = realloc(c->out, cap);
+        if (o == NULL)
+            return mv_error_set(err, MV_ERR_NOMEM, "out of memory");
+        c->out = o;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    return MV_OK;
+}
+
+/* Sends what is queued down to at most keep bytes, reading answers meanwhile: a server
+ * busy answering earlier commands must never be left blocked on a full socket while we are
+ * blocked writing to it. */
+static mv_status drain_out(mv_imap *c, size_t keep, mv_error *err)
+{
+    int64_t last = now_ms();
+    while (c->out_len - c->out_sent > keep) {
+        if (c->closed)
+            return mv_error_set(err, MV_ERR_CONNECT, "%s: server closed the connection%s%s",
+                                c->where, c->bye[0] ? ": " : "", c->bye);
+        int progress;
+        mv_status st = pump(c, 200, &progress, err);
+        if (st != MV_OK)
+            return st;
+        if (progress)
+            last = now_ms();
+        else if (now_ms() - last >= c->timeout_ms) {
+            c->broken = 1;
+            return mv_error_set(err, MV_ERR_TIMEOUT, "%s: the server stopped reading for %d s",
+                                c->where, c->timeout_ms / 1000);
+        }
+    }
+    return MV_OK;
+}
+
+mv_status mv_imap_append(mv_imap *c, const char *mailbox, const char *flags, int64_t internaldate,
+                         uint64_t size, mv_imap_source_cb source, void *ctx, unsigned *tag,
+                         mv_error *err)
+{
+    char q[2048], date[64] = "", cmd[2048 + 512];
+    if (mv_imap_quote(mailbox, q, sizeof q) < 0)
+        return mv_error_set(err, MV_ERR_USAGE, "folder name cannot be sent: %.100s", mailbox);
+    if (internaldate >= 0) {
+        time_t t = (time_t)internaldate;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof date, " \"%d-%b-%Y %H:%M:%S +0000\"", &tm);
+    }
+    /* LITERAL+ (or LITERAL- for literals up to 4 KiB) lets the bytes follow at once, so
+     * appends pipeline without a round trip each; otherwise the server's "+" is awaited. */
+    int plus = mv_imap_has(c, "LITERAL+") || (mv_imap_has(c, "LITERAL-") && size <= 4096);
+    snprintf(cmd, sizeof cmd, "APPEND %s (%s)%s {%llu%s}", q, flags ? flags : "", date,
+             (unsigned long long)size, plus ? "+" : "");
+    mv_status st;
+    if (!plus)
+        c->want_continuation = 1;
+    if ((st = mv_imap_send(c, cmd, tag, err)) != MV_OK)
+        return st;
+    if (!plus) {
+        /* Until "+" arrives, or the command is refused outright (a tagged NO: the caller
+         * sees it through mv_imap_wait). */
+        pending *p = find_pending(c, *tag);
+        int64_t last = now_ms();
+        while (c->want_continuation && !p->done) {
+            int progress;
+            if ((st = pump(c, 200, &progress, err)) != MV_OK)
+                return st;
+            if (c->closed)
+                return mv_error_set(err, MV_ERR_CONNECT, "%s: server closed the connection",
+                                    c->where);
+            if (progress)
+                last = now_ms();
+            else if (now_ms() - last >= c->timeout_ms) {
+                c->broken = 1;
+                return mv_error_set(err, MV_ERR_TIMEOUT, "%s: no answer to APPEND for %d s",
+                                    c->where, c->timeout_ms / 1000);
+            }
+        }
+        c->want_continuation = 0;
+        if (p->done)
+            return MV_OK; /* refused; nothing of the literal may follow */
+    }
+    char buf[64 * 1024];
+    uint64_t sent = 0;
+    while (sent < size) {
+        size_t want = size - sent < sizeof buf ? (size_t)(size - sent) : sizeof buf, got = 0;
+        if ((st = source(ctx, buf, want, &got, err)) != MV_OK)
+            break;
+        if (got == 0) {
+            /* The literal's length was promised: the connection cannot be saved. */
+            st = mv_error_set(err, MV_ERR_INTERNAL, "message shorter than its announced size");
+            break;
+        }
+        if ((st = queue_raw(c, buf, got, err)) != MV_OK ||
+            (st = drain_out(c, 256 * 1024, err)) != MV_OK)
+            break;
+        sent += got;
+    }
+    if (st != MV_OK) {
+        c->broken = 1;
+        return st;
+    }
+    if ((st = queue_raw(c, "\r\n", 2, err)) != MV_OK)
+        return st;
+    return drain_out(c, 256 * 1024, err);
 }
 
 int mv_imap_has(mv_imap *c, const char *capability)

@@ -71,6 +71,7 @@ mv_status mv_imap_send(mv_imap *c, const char *command, unsigned *tag, mv_error 
 typedef struct mv_imap_result {
     mv_imap_status status; /* OK, NO or BAD */
     char code[64];         /* response code, upper-cased, "" for none */
+    int64_t code_num[3];   /* its first numeric arguments ([APPENDUID 38505 3955]), else 0 */
     char text[256];
 } mv_imap_result;
 
@@ -80,6 +81,20 @@ mv_status mv_imap_wait(mv_imap *c, unsigned tag, mv_imap_result *res, mv_error *
 
 /* send + wait; a NO or BAD becomes MV_ERR_PROTOCOL naming the command's verb. */
 mv_status mv_imap_run(mv_imap *c, const char *command, mv_imap_result *res, mv_error *err);
+
+/* Where the bytes of an appended message come from: fill buf with up to cap bytes. */
+typedef mv_status (*mv_imap_source_cb)(void *ctx, void *buf, size_t cap, size_t *got,
+                                       mv_error *err);
+
+/* Sends an APPEND of size bytes (read from source in pieces, so a 50 MB message never sits in
+ * memory) to mailbox (as the server spells it: modified UTF-7 unless UTF8=ACCEPT is on), with
+ * flags (space-separated, may be empty) and internaldate (-1: the server's time). With
+ * LITERAL+ the bytes follow at once and several appends may be in flight; without it the
+ * server's continuation is awaited first. Returns once the bytes are queued; the outcome (and
+ * the APPENDUID code under UIDPLUS) comes with mv_imap_wait(tag). */
+mv_status mv_imap_append(mv_imap *c, const char *mailbox, const char *flags, int64_t internaldate,
+                         uint64_t size, mv_imap_source_cb source, void *ctx, unsigned *tag,
+                         mv_error *err);
 
 /* Appends s to buf as an IMAP quoted string (names with control characters, which IMAP
  * cannot quote, are refused). Returns the length written or -1 if cap is too small. */
