@@ -141,7 +141,9 @@ int mv_cmd_import(mv_cli *cli, int argc, char **argv)
         return mv_cli_fail(cli, &err);
 
     import_ui ui = {.cli = cli};
-    io.account = cli->account;
+    /* Local mail is its own account inside whichever archive was chosen, so its folders
+     * never mix with a server's (an IMAP INBOX and an imported INBOX stay apart). */
+    io.account = "local";
     io.on_error = import_error;
     io.on_progress = import_progress;
     io.ctx = &ui;

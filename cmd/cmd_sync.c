@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "pop3.h"
 #include "sync.h"
 
 static void config_warning(void *ctx, const char *message)
@@ -86,11 +87,11 @@ static void print_json(const mv_account *a, const char *archive, const mv_sync_r
         printf(", \"status\": \"%s\", \"new\": %lld, \"stored\": %lld, \"bytes\": %lld, "
                "\"flag_changes\": %lld, \"expunged\": %lld, \"deleted\": %lld, "
                "\"uidvalidity_changed\": %s, "
-               "\"unchanged\": %s, \"seconds\": %.3f, \"error\": ",
+               "\"unchanged\": %s, \"uidl_fallback\": %s, \"seconds\": %.3f, \"error\": ",
                mv_status_name(f->status), (long long)f->new_messages, (long long)f->stored,
                (long long)f->bytes, (long long)f->flag_changes, (long long)f->expunged,
-               (long long)f->deleted, f->uidvalidity_changed ? "true" : "false", f->unchanged ? "true" : "false",
-               f->seconds);
+               (long long)f->deleted, f->uidvalidity_changed ? "true" : "false",
+               f->unchanged ? "true" : "false", f->uidl_fallback ? "true" : "false", f->seconds);
         if (f->status == MV_OK)
             printf("null");
         else
@@ -116,6 +117,9 @@ static void print_table(const mv_account *a, const mv_sync_report *rep, int dry_
                : f->unchanged     ? "unchanged"
                                   : "ok",
                f->uidvalidity_changed ? " (UIDVALIDITY changed: refetched)" : "");
+        if (f->deleted)
+            printf("  %-32s %lld deleted from the server as archived (delete_after_days)\n", "",
+                   (long long)f->deleted);
     }
     if (rep->vanished_folders)
         printf("  %lld folder%s no longer on the server (mail kept in the archive)\n",
@@ -130,11 +134,6 @@ static int sync_account(mv_cli *cli, const mv_account *a, int dry_run, int json,
     mv_status st;
     const char *archive = cli->archive ? cli->archive : a->archive;
 
-    if (a->protocol != MV_PROTO_IMAP) {
-        mv_error_set(&err, MV_ERR_CONFIG, "account %s: protocol pop3 is not handled by sync yet",
-                     a->name);
-        return mv_cli_fail(cli, &err);
-    }
     /* The secret is fetched once per run and wiped when the run ends. */
     if (a->oauth2_token_cmd)
         st = mv_config_oauth2_token(a, &secret, &err);
@@ -166,7 +165,8 @@ static int sync_account(mv_cli *cli, const mv_account *a, int dry_run, int json,
         .ctx = &ui,
     };
     mv_sync_report rep;
-    st = mv_sync_run(ar, &so, &rep, &err);
+    st = a->protocol == MV_PROTO_POP3 ? mv_pop3_run(ar, &so, &rep, &err)
+                                      : mv_sync_run(ar, &so, &rep, &err);
     mv_config_secret_free(secret);
     mv_archive_close(ar);
     clear_line(&ui);

@@ -125,7 +125,8 @@ static const struct keydef {
     [K_ARCHIVE_DIR] = {"archive_dir", T_PATH, 0, 0, KF_GENERAL_ONLY},
 };
 
-static const char *const auth_mechs[] = {"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"};
+static const char *const auth_mechs[] = {"PLAIN",   "LOGIN",       "CRAM-MD5",
+                                         "XOAUTH2", "OAUTHBEARER", "APOP"};
 
 static const char *const default_include[] = {"*", NULL};
 static const char *const empty_list[] = {NULL};
@@ -470,7 +471,8 @@ static int set_value(parse_ctx *p, settings *s, enum key_id id, const char *val)
             if (strcasecmp(val, auth_mechs[i]) == 0)
                 break;
         if (i == sizeof auth_mechs / sizeof auth_mechs[0])
-            return bad_value(p, kd->name, val, "PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER");
+            return bad_value(p, kd->name, val,
+                             "PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER or APOP (POP3)");
         if ((v->str = strdup(auth_mechs[i])) == NULL)
             return nomem(p);
         break;

@@ -18,7 +18,7 @@
  *   password = ...               ; discouraged: plain in the file (a warning if the file is
  *                                ; readable by others)
  *   oauth2_token_cmd = CMD       ; XOAUTH2 / OAUTHBEARER: first line of output is the token
- *   auth = PLAIN                 ; force a SASL mechanism: PLAIN LOGIN CRAM-MD5 XOAUTH2
+ *   auth = PLAIN                 ; force a mechanism: PLAIN LOGIN CRAM-MD5 XOAUTH2 APOP (POP3)
  *                                ; OAUTHBEARER (default: the best the server offers)
  *   ca_file = /etc/ssl/my-ca.pem ; extra trust anchor
  *   tls_verify = yes             ; no: accept any certificate (an explicit, logged choice)

@@ -52,8 +52,10 @@ typedef struct mv_sync_folder {
     int64_t flag_changes;
     int64_t expunged;      /* deleted on the server by others: still archived */
     int64_t deleted;       /* POP3: deleted from the server by us (delete_after_days) */
+    int64_t exists;        /* IMAP: messages in the folder on the server (EXISTS or STATUS) */
     int uidvalidity_changed;
     int unchanged; /* skipped: nothing changed since the last sync */
+    int uidl_fallback; /* POP3: the server has no UIDL; messages told apart by headers */
     double seconds;
 } mv_sync_folder;
 
@@ -70,6 +72,13 @@ typedef struct mv_sync_report {
 mv_status mv_sync_run(mv_archive *ar, const mv_sync_options *opt, mv_sync_report *rep,
                       mv_error *err);
 void mv_sync_report_free(mv_sync_report *rep);
+
+struct mv_imap;
+/* Connects and logs in to the account's IMAP server the way sync does (TLS mode, certificate,
+ * proxy, SASL mechanism, timeout from the account; password or bearer token as given). For
+ * other commands that talk to a configured account (restore). */
+mv_status mv_sync_login(const mv_account *a, const char *password, const char *bearer, int trace,
+                        struct mv_imap **out, mv_error *err);
 
 /* Flags as the archive keeps them: system flags in a fixed order, then keywords sorted;
  * \Recent dropped. Returns the length, or -1 if cap is too small. Exposed for tests. */

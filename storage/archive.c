@@ -629,14 +629,25 @@ void mv_archive_rollback(mv_archive *ar)
 mv_status mv_archive_account(mv_archive *ar, const char *name, const char *protocol, int64_t *id,
                              mv_error *err)
 {
-    sqlite3_stmt *st = mv_archive_stmt(ar, "SELECT id FROM accounts WHERE name = ?1", err);
+    sqlite3_stmt *st =
+        mv_archive_stmt(ar, "SELECT id, protocol FROM accounts WHERE name = ?1", err);
     if (st == NULL)
         return err->status;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
+        /* Numbered locations (local, POP3) and server UIDs (IMAP) in one folder would
+         * collide: an account keeps the protocol it was first archived with. */
+        int same = strcmp((const char *)sqlite3_column_text(st, 1), protocol) == 0;
+        char was[16];
+        snprintf(was, sizeof was, "%s", (const char *)sqlite3_column_text(st, 1));
         sqlite3_reset(st);
+        if (!same)
+            return mv_error_set(err, MV_ERR_CONFIG,
+                                "%s: account \"%s\" was archived as %s, not %s; use another "
+                                "archive (or account name) for it",
+                                ar->path, name, was, protocol);
         return MV_OK;
     }
     if (rc != SQLITE_DONE)

@@ -7,7 +7,7 @@ packages=(
     libcurl4-openssl-dev libsqlite3-dev sqlite3 zlib1g-dev libssl-dev
     libgmime-3.0-dev libinih-dev libcmocka-dev
     dovecot-imapd dovecot-pop3d openssl ca-certificates curl
-    python3 util-linux procps iproute2 time bc isync
+    python3 util-linux procps iproute2 time bc isync getmail6
 )
 [ -n "${MV_SKIP_APT:-}" ] && exit 0
 missing=()

@@ -350,9 +350,11 @@ static void test_tls_aliases(void **state)
         assert_int_equal(mv_config_account(c, 0)->netrc, 0);
         mv_config_free(c);
     }
-    static const char *const mechs[] = {"plain", "Login", "cram-md5", "XOAUTH2", "oauthbearer"};
-    static const char *const upper[] = {"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"};
-    for (size_t i = 0; i < 5; i++) {
+    static const char *const mechs[] = {"plain",   "Login",       "cram-md5",
+                                        "XOAUTH2", "oauthbearer", "apop"};
+    static const char *const upper[] = {"PLAIN",   "LOGIN",       "CRAM-MD5",
+                                        "XOAUTH2", "OAUTHBEARER", "APOP"};
+    for (size_t i = 0; i < 6; i++) {
         char text[256];
         snprintf(text, sizeof text, "[account a]\nhost = h\nuser = u\nauth = %s\n", mechs[i]);
         mv_config *c = load_ok(fx, text, NULL);
@@ -523,7 +525,7 @@ static void test_errors(void **state)
          "bad value 'soon' for 'delete_after_days' in [account a] at @:4"},
         {"[account a]\nhost = h\nuser = u\nauth = GSSAPI\n",
          "bad value 'GSSAPI' for 'auth' in [account a] at @:4 (expected PLAIN, LOGIN, CRAM-MD5, "
-         "XOAUTH2 or OAUTHBEARER)"},
+         "XOAUTH2, OAUTHBEARER or APOP (POP3))"},
         {"[general]\nconnections = many\n[account a]\nhost = h\nuser = u\n",
          "bad value 'many' for 'connections' in [general] at @:2"},
         {"[account a]\nuser = u\n[account b]\nhost = h\nuser = u\n",
